@@ -1,0 +1,49 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+
+	"taskhost.dev/abi"
+)
+
+// TaskError is the one error type a task's failure comes back as. Engine
+// adapters read Kind and Retryable (through errors.As) to pick their
+// engine's own signal: retry, give up, time out.
+type TaskError struct {
+	// Kind classifies the failure.
+	Kind abi.Kind
+	// Task and Plugin name what failed.
+	Task, Plugin string
+	// Message says what went wrong, in the plugin's or the host's words.
+	Message string
+	// Retryable says whether another attempt may succeed.
+	Retryable bool
+	// Err is the underlying runtime error, if any.
+	Err error
+}
+
+func (e *TaskError) Error() string {
+	s := fmt.Sprintf("task %q", e.Task)
+	if e.Plugin != "" {
+		s += fmt.Sprintf(" (plugin %q)", e.Plugin)
+	}
+	return s + ": " + string(e.Kind) + ": " + e.Message
+}
+
+// Unwrap returns the underlying runtime error.
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// ErrorKind returns the failure's kind as a string; with IsRetryable it lets
+// packages that do not import host classify the error.
+func (e *TaskError) ErrorKind() string { return string(e.Kind) }
+
+// IsRetryable reports whether another attempt may succeed.
+func (e *TaskError) IsRetryable() bool { return e.Retryable }
+
+// AsTaskError returns err's TaskError, if it has one.
+func AsTaskError(err error) (*TaskError, bool) {
+	var te *TaskError
+	ok := errors.As(err, &te)
+	return te, ok
+}

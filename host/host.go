@@ -1,0 +1,311 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"taskhost.dev/abi"
+	"taskhost.dev/host/internal/extism"
+)
+
+// Config says where a Host finds its plugins. The zero value loads nothing.
+type Config struct {
+	// Manifest is the manifest.toml to read; empty for none.
+	Manifest string
+	// PluginsDir is scanned (recursively) for .wasm files that the manifest
+	// does not name; each must describe itself (abi.MetaExport). Empty for
+	// none; a folder that does not exist is skipped.
+	PluginsDir string
+	// CacheDir holds wazero's compilation cache, so that a second start
+	// skips compiling. Empty uses DefaultCacheDir(); "off" disables it.
+	CacheDir string
+	// Logger receives the host's and the plugins' log lines; slog.Default()
+	// when nil.
+	Logger *slog.Logger
+	// HTTPClient sends plugins' HTTP requests; a client with default
+	// settings when nil.
+	HTTPClient *http.Client
+}
+
+// DefaultCacheDir returns the compilation cache folder used when
+// Config.CacheDir is empty: $TASKHOST_CACHE_DIR, else taskhost/wazero under
+// the user's cache folder, else under the temporary folder.
+func DefaultCacheDir() string {
+	if d := os.Getenv("TASKHOST_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "taskhost", "wazero")
+	}
+	return filepath.Join(os.TempDir(), "taskhost-wazero")
+}
+
+// Host holds the loaded plugins and runs their tasks. It is safe for
+// concurrent use.
+type Host struct {
+	plugins []*Plugin
+	tasks   map[string]*Task
+	names   []string
+	cache   wazero.CompilationCache
+	logger  *slog.Logger
+}
+
+// Load reads the manifest and the plugins folder, verifies every module
+// (digest, ABI version, exports), compiles it once and warms one instance.
+// Every problem found is reported, joined into one error; on error nothing
+// is left running.
+func Load(ctx context.Context, cfg Config) (*Host, error) {
+	h := &Host{tasks: map[string]*Task{}, logger: cfg.Logger}
+	if h.logger == nil {
+		h.logger = slog.Default()
+	}
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{}
+	}
+	switch cfg.CacheDir {
+	case "off":
+	default:
+		dir := cfg.CacheDir
+		if dir == "" {
+			dir = DefaultCacheDir()
+		}
+		cache, err := wazero.NewCompilationCacheWithDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w (set --cache-dir to a writable folder, or off)", dir, err)
+		}
+		h.cache = cache
+	}
+
+	m := &Manifest{}
+	if cfg.Manifest != "" {
+		var err error
+		if m, err = LoadManifest(cfg.Manifest); err != nil {
+			return nil, err
+		}
+	}
+	specs := make([]PluginSpec, len(m.Plugins))
+	copy(specs, m.Plugins)
+	for i := range specs {
+		specs[i].Path = m.resolve(specs[i].Path)
+	}
+	dropIns, err := scanPlugins(cfg.PluginsDir, specs)
+	if err != nil {
+		return nil, err
+	}
+	specs = append(specs, dropIns...)
+
+	var errs []error
+	for i := range specs {
+		p, err := h.loadPlugin(ctx, m, &specs[i], i < len(m.Plugins), client)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		h.plugins = append(h.plugins, p)
+	}
+	if err := h.register(m); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		h.Close(ctx)
+		return nil, errors.Join(errs...)
+	}
+	sort.Strings(h.names)
+	return h, nil
+}
+
+// scanPlugins lists the .wasm files under dir that no spec names.
+func scanPlugins(dir string, specs []PluginSpec) ([]PluginSpec, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	known := map[string]bool{}
+	for _, s := range specs {
+		if abs, err := filepath.Abs(s.Path); err == nil {
+			known[abs] = true
+		}
+	}
+	var out []PluginSpec
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".wasm") {
+			return nil
+		}
+		if abs, err := filepath.Abs(path); err == nil && known[abs] {
+			return nil
+		}
+		out = append(out, PluginSpec{Path: path, index: -1})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scanning plugins folder %s: %w", dir, err)
+	}
+	return out, nil
+}
+
+// loadPlugin verifies, compiles and warms one plugin.
+func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, inManifest bool, client *http.Client) (*Plugin, error) {
+	label := spec.Name
+	if label == "" {
+		label = spec.Path
+	}
+	line := 0
+	if inManifest {
+		line = m.findLine("[[plugin]]", spec.index, "")
+	}
+	where := func(format string, args ...any) error {
+		if inManifest {
+			return &ManifestError{File: m.File, Line: line, Plugin: label, Msg: fmt.Sprintf(format, args...)}
+		}
+		return fmt.Errorf("%s: %s", spec.Path, fmt.Sprintf(format, args...))
+	}
+	wasm, err := os.ReadFile(spec.Path)
+	if err != nil {
+		return nil, where("cannot read the module: %v; build it with make plugins or fix path", err)
+	}
+	sum := sha256.Sum256(wasm)
+	digest := hex.EncodeToString(sum[:])
+	if spec.SHA256 != "" && spec.SHA256 != digest {
+		return nil, where("sha256 mismatch (file has %s, manifest says %s); rebuild with make plugins, or update sha256 if the new file is trusted", digest, spec.SHA256)
+	}
+	name := spec.Name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(spec.Path), ".wasm")
+	}
+	p := &Plugin{
+		Name:         name,
+		Path:         spec.Path,
+		SHA256:       digest,
+		Limits:       spec.Limits.withDefaults(m.Defaults.Limits.withDefaults(DefaultLimits())),
+		Capabilities: spec.Capabilities,
+		config:       spec.Config,
+		logger:       h.logger,
+	}
+	if err := p.Limits.validate(); err != nil {
+		return nil, where("%v", err)
+	}
+	if len(spec.Capabilities.AllowedHosts) > 0 {
+		p.http = &extism.HTTPPolicy{AllowedHosts: spec.Capabilities.AllowedHosts, MaxResponseBytes: int64(p.Limits.MaxHTTPResponse), Client: client}
+	}
+	for _, ap := range spec.Capabilities.AllowedPaths {
+		hp, gp, err := splitMount(ap)
+		if err != nil {
+			return nil, where("%v", err)
+		}
+		if st, err := os.Stat(hp); err != nil || !st.IsDir() {
+			return nil, where("allowed_paths: %s is not a folder on this machine; create it or remove the entry", hp)
+		}
+		p.mounts = append(p.mounts, mount{hp, gp})
+	}
+	for _, name := range spec.Capabilities.Env {
+		if v, ok := os.LookupEnv(name); ok {
+			p.env = append(p.env, [2]string{name, v})
+		}
+	}
+	start := time.Now()
+	if err := p.compile(ctx, wasm, h.cache); err != nil {
+		p.close(ctx)
+		return nil, where("%v", err)
+	}
+	first, err := p.newInstance(ctx)
+	if err != nil {
+		p.close(ctx)
+		return nil, where("%v", err)
+	}
+	tasks, err := p.readTasks(ctx, first, m, spec)
+	if err != nil {
+		first.close()
+		p.close(ctx)
+		return nil, where("%v", err)
+	}
+	p.Tasks = tasks
+	if first.broken {
+		first.close()
+	} else {
+		first.funcs = make([]api.Function, len(tasks))
+		for i, t := range tasks {
+			first.funcs[i] = first.mod.ExportedFunction(t.Function)
+		}
+		p.put(first)
+	}
+	h.logger.Debug("plugin loaded", "plugin", p.Name, "path", p.Path, "tasks", len(tasks), "abi", p.ABI, "took", time.Since(start))
+	return p, nil
+}
+
+// register indexes every plugin's tasks by name.
+func (h *Host) register(m *Manifest) error {
+	var errs []error
+	for _, p := range h.plugins {
+		for _, t := range p.Tasks {
+			if prev, dup := h.tasks[t.Name]; dup {
+				errs = append(errs, fmt.Errorf("task %q is served by plugin %q (%s) and by plugin %q (%s); rename one of them or remove a plugin",
+					t.Name, prev.Plugin.Name, prev.Plugin.Path, p.Name, p.Path))
+				continue
+			}
+			h.tasks[t.Name] = t
+			h.names = append(h.names, t.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Tasks returns every task, sorted by name.
+func (h *Host) Tasks() []*Task {
+	out := make([]*Task, len(h.names))
+	for i, n := range h.names {
+		out[i] = h.tasks[n]
+	}
+	return out
+}
+
+// Task returns the task with the given name.
+func (h *Host) Task(name string) (*Task, bool) {
+	t, ok := h.tasks[name]
+	return t, ok
+}
+
+// Plugins returns the loaded plugins in load order.
+func (h *Host) Plugins() []*Plugin { return append([]*Plugin(nil), h.plugins...) }
+
+// Run runs one attempt of the named task; see Task.Run. An unknown name is a
+// *TaskError of kind abi.KindUnknownTask.
+func (h *Host) Run(ctx context.Context, name string, input []byte, inv Invocation) ([]byte, error) {
+	t, ok := h.tasks[name]
+	if !ok {
+		return nil, &TaskError{Kind: abi.KindUnknownTask, Task: name,
+			Message: fmt.Sprintf("no loaded plugin serves it (known tasks: %s)", strings.Join(h.names, ", "))}
+	}
+	return t.Run(ctx, input, inv)
+}
+
+// Close closes every plugin's instances and runtime.
+func (h *Host) Close(ctx context.Context) error {
+	var errs []error
+	for _, p := range h.plugins {
+		errs = append(errs, p.close(ctx))
+	}
+	if h.cache != nil {
+		errs = append(errs, h.cache.Close(ctx))
+	}
+	return errors.Join(errs...)
+}

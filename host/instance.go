@@ -1,0 +1,214 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+
+	"taskhost.dev/abi"
+	"taskhost.dev/host/internal/extism"
+)
+
+// instance is one instantiated module of a plugin. It serves one call at a
+// time; the pool hands it out.
+type instance struct {
+	p     *Plugin
+	mod   api.Module
+	st    extism.State
+	cc    *extism.CallContext
+	funcs []api.Function // by Task.index, looked up once
+	stack [1]uint64
+
+	timer  *time.Timer
+	uses   int
+	broken bool // trapped, timed out or canceled: never reuse
+
+	// Per call.
+	task        *Task
+	inv         Invocation
+	fsViolation string
+	output      limitedBuffer // guest stdout and stderr
+}
+
+// ExtismState implements extism.Env.
+func (inst *instance) ExtismState() *extism.State { return &inst.st }
+
+func (inst *instance) timeout() { inst.cc.Cancel(context.DeadlineExceeded) }
+
+// sleep is the guest's nanosleep: it returns early when the call ends.
+func (inst *instance) sleep(ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-inst.cc.Done():
+	}
+}
+
+// log receives the plugin's Extism log calls.
+func (inst *instance) log(ctx context.Context, level slog.Level, msg string) {
+	name := ""
+	if inst.task != nil {
+		name = inst.task.Name
+	}
+	inst.p.logger.Log(inst.cc.Parent(), level, msg, "task", name, "task_id", inst.inv.ID, "plugin", inst.p.Name, "attempt", inst.inv.Attempt)
+}
+
+func (inst *instance) close() {
+	inst.timer.Stop()
+	if inst.mod != nil {
+		_ = inst.mod.Close(context.Background())
+	}
+}
+
+// callRaw calls fn with input and returns the output, aliased into the
+// instance's memory (valid until the next call), or a *TaskError.
+func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName string, input []byte, timeout time.Duration) ([]byte, error) {
+	if err := inst.st.BeginCall(input, time.Now().Add(timeout)); err != nil {
+		return nil, inst.fail(abi.KindBadInput, fmt.Sprintf("input of %d bytes does not fit the plugin's max_memory of %s", len(input), inst.p.Limits.MaxMemory), false, nil)
+	}
+	inst.fsViolation = ""
+	inst.output.Reset()
+	inst.cc.Begin(ctx)
+	inst.timer.Reset(timeout)
+	inst.stack[0] = 0
+	err := fn.CallWithStack(inst.cc, inst.stack[:])
+	fired := !inst.timer.Stop()
+	inst.cc.End()
+	inst.uses++
+	if inst.output.Len() > 0 {
+		inst.log(ctx, slog.LevelDebug, "plugin output: "+inst.output.String())
+	}
+	if cerr := inst.cc.Err(); err != nil || fired || cerr != nil {
+		inst.broken = true
+	}
+	if err != nil {
+		return nil, inst.classify(err, fnName, timeout)
+	}
+	rc := uint32(inst.stack[0])
+	if fn.Definition().ResultTypes() == nil {
+		rc = 0
+	}
+	if msg := inst.st.Mem.Error(); rc != 0 || msg != nil {
+		e := abi.DecodeError(msg)
+		if len(msg) == 0 {
+			e.Message = fmt.Sprintf("function %s returned %d without an error message", fnName, rc)
+		}
+		if inst.fsViolation != "" {
+			return nil, inst.fail(abi.KindSandbox, inst.fsViolation+": "+e.Message, false, nil)
+		}
+		return nil, inst.fail(e.Kind, e.Message, *e.Retryable, nil)
+	}
+	out, _ := inst.st.Mem.Output()
+	return out, nil
+}
+
+func (inst *instance) fail(kind abi.Kind, msg string, retryable bool, err error) *TaskError {
+	te := &TaskError{Kind: kind, Plugin: inst.p.Name, Message: msg, Retryable: retryable, Err: err}
+	if inst.task != nil {
+		te.Task = inst.task.Name
+	}
+	return te
+}
+
+// classify turns a runtime error of a call into a TaskError.
+func (inst *instance) classify(err error, fnName string, timeout time.Duration) *TaskError {
+	if f := inst.st.Fault; f != nil {
+		return inst.fail(f.Kind, f.Msg, f.Kind.Retryable(), err)
+	}
+	switch cerr := inst.cc.Err(); {
+	case errors.Is(cerr, context.DeadlineExceeded):
+		return inst.fail(abi.KindTimeout, fmt.Sprintf("stopped after its timeout of %s", timeout), true, err)
+	case cerr != nil:
+		return inst.fail(abi.KindCanceled, "canceled by the caller: "+cerr.Error(), true, err)
+	}
+	detail := firstLines(inst.output.String(), 3)
+	if inst.outOfMemory() {
+		msg := fmt.Sprintf("ran out of its max_memory of %s", inst.p.Limits.MaxMemory)
+		if detail != "" {
+			msg += ": " + detail
+		}
+		return inst.fail(abi.KindOOM, msg, false, err)
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		msg := fmt.Sprintf("exited with code %d during %s", exit.ExitCode(), fnName)
+		if detail != "" {
+			msg += ": " + detail
+		}
+		return inst.fail(abi.KindTrap, msg, false, err)
+	}
+	msg := firstLines(err.Error(), 1)
+	if detail != "" {
+		msg += ": " + detail
+	}
+	return inst.fail(abi.KindTrap, msg, false, err)
+}
+
+// outOfMemory reports whether the last failure looks like the guest ran out
+// of memory: the runtime said so, or memory is close to the limit.
+func (inst *instance) outOfMemory() bool {
+	out := inst.output.String()
+	if strings.Contains(out, "out of memory") || strings.Contains(out, "memory allocation of") {
+		return true
+	}
+	mem := inst.mod.Memory()
+	if mem == nil {
+		return false
+	}
+	limit := uint64(inst.p.Limits.MaxMemory)
+	margin := min(uint64(4<<20), limit/8)
+	return uint64(mem.Size())+margin >= limit
+}
+
+func firstLines(s string, n int) string {
+	s = strings.TrimSpace(s)
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// limitedBuffer keeps the first 8 KiB written to it.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+const limitedBufferSize = 8 << 10
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := limitedBufferSize - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *limitedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
+}

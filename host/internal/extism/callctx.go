@@ -1,0 +1,90 @@
+package extism
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// CallContext is the context of calls into one instance. It is made once
+// per instance and reused for every call, so a call allocates no context of
+// its own: Done closes when the call's timeout fires or its caller gives up,
+// which makes wazero stop the guest (the runtime is built with
+// WithCloseOnContextDone). Once Done has closed the instance must be
+// discarded. One call at a time.
+type CallContext struct {
+	parent context.Context
+	env    Env
+	done   chan struct{}
+
+	mu  sync.Mutex
+	err error
+
+	cancelFromParent func()
+	stopParent       func() bool
+}
+
+// NewCallContext returns a call context for the instance env.
+func NewCallContext(env Env) *CallContext {
+	c := &CallContext{parent: context.Background(), env: env, done: make(chan struct{})}
+	c.cancelFromParent = func() { c.Cancel(context.Cause(c.parent)) }
+	return c
+}
+
+// Begin starts a call made on behalf of parent: values are looked up in
+// parent, and Done closes when parent is done. End must follow.
+func (c *CallContext) Begin(parent context.Context) {
+	c.parent = parent
+	if parent.Done() != nil {
+		c.stopParent = context.AfterFunc(parent, c.cancelFromParent)
+	}
+}
+
+// End finishes the call that Begin started.
+func (c *CallContext) End() {
+	if c.stopParent != nil {
+		c.stopParent()
+		c.stopParent = nil
+	}
+}
+
+// Cancel ends the current call with err (context.DeadlineExceeded for a
+// timeout). Safe from any goroutine; only the first Cancel counts.
+func (c *CallContext) Cancel(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	if err == nil {
+		err = context.Canceled
+	}
+	c.err = err
+	close(c.done)
+}
+
+// Parent returns the context of the current call's caller.
+func (c *CallContext) Parent() context.Context { return c.parent }
+
+// Deadline implements context.Context; calls have no deadline of their own
+// here, the host's timer cancels them.
+func (c *CallContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done implements context.Context.
+func (c *CallContext) Done() <-chan struct{} { return c.done }
+
+// Err implements context.Context.
+func (c *CallContext) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Value implements context.Context: the instance's Env, or the caller's
+// values.
+func (c *CallContext) Value(key any) any {
+	if key == (ctxKey{}) {
+		return c.env
+	}
+	return c.parent.Value(key)
+}

@@ -1,0 +1,264 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"taskhost.dev/abi"
+	"taskhost.dev/host/internal/extism"
+)
+
+// Plugin is one loaded module: verified, compiled once, and run in
+// instances from its pool.
+type Plugin struct {
+	// Name is the plugin's name.
+	Name string
+	// Path is the module file.
+	Path string
+	// SHA256 is the module's hex digest.
+	SHA256 string
+	// ABI is the taskhost ABI version the module declared, 0 for a plain
+	// Extism plugin without metadata.
+	ABI int
+	// Limits are the plugin's sandbox limits, defaults applied.
+	Limits Limits
+	// Capabilities are what the plugin may reach outside its sandbox.
+	Capabilities Capabilities
+	// Tasks are the tasks the plugin serves.
+	Tasks []*Task
+
+	config   map[string]string
+	logger   *slog.Logger
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	modCfg   wazero.ModuleConfig
+	http     *extism.HTTPPolicy
+	mounts   []mount
+	env      [][2]string
+
+	sem     chan struct{}
+	mu      sync.Mutex
+	idle    []*instance
+	closed  bool
+	created atomic.Int64
+	live    atomic.Int64
+}
+
+type mount struct{ host, guest string }
+
+// PoolStats describes a plugin's instances.
+type PoolStats struct {
+	// Live instances exist now; Idle of them wait in the pool.
+	Live, Idle int
+	// Busy instances are running a task now.
+	Busy int
+	// Created counts instances made since load.
+	Created int64
+}
+
+// Stats returns the plugin's instance counts.
+func (p *Plugin) Stats() PoolStats {
+	p.mu.Lock()
+	idle := len(p.idle)
+	p.mu.Unlock()
+	return PoolStats{Live: int(p.live.Load()), Idle: idle, Busy: len(p.sem), Created: p.created.Load()}
+}
+
+// compile builds the plugin's runtime and compiles its module.
+func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
+	cfg := wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(p.Limits.memoryPages())
+	if cache != nil {
+		cfg = cfg.WithCompilationCache(cache)
+	}
+	p.rt = wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
+		return fmt.Errorf("instantiating WASI: %w", err)
+	}
+	if err := extism.Instantiate(ctx, p.rt); err != nil {
+		return fmt.Errorf("instantiating the Extism host functions: %w", err)
+	}
+	if err := instantiateTaskhost(ctx, p.rt); err != nil {
+		return fmt.Errorf("instantiating the taskhost host functions: %w", err)
+	}
+	compiled, err := p.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fmt.Errorf("compiling: %w (is it a WebAssembly module built for wasm32?)", err)
+	}
+	p.compiled = compiled
+	for _, imp := range compiled.ImportedFunctions() {
+		mod, name, _ := imp.Import()
+		switch mod {
+		case abi.ExtismModule, abi.HostModule, wasi_snapshot_preview1.ModuleName:
+		default:
+			return fmt.Errorf("imports %s.%s, which this host does not provide; plugins may import only %s, %s and %s",
+				mod, name, abi.ExtismModule, abi.HostModule, wasi_snapshot_preview1.ModuleName)
+		}
+	}
+	p.modCfg = wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	for _, kv := range p.env {
+		p.modCfg = p.modCfg.WithEnv(kv[0], kv[1])
+	}
+	p.sem = make(chan struct{}, p.Limits.PoolSize)
+	return nil
+}
+
+// newInstance instantiates the module and runs the guest's initialisers.
+func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
+	inst := &instance{p: p}
+	inst.st = extism.State{
+		Mem:         extism.NewMemory(int(p.Limits.MaxMemory)),
+		Config:      p.config,
+		MaxVarBytes: 1 << 20,
+		MaxOutput:   int(p.Limits.MaxOutput),
+		HTTP:        p.http,
+		Log:         inst.log,
+		LogLevel:    minLevel(p.logger),
+	}
+	inst.cc = extism.NewCallContext(inst)
+	inst.timer = time.AfterFunc(time.Hour, inst.timeout)
+	inst.timer.Stop()
+	cfg := p.modCfg.
+		WithNanosleep(inst.sleep).
+		WithFSConfig(p.fsConfig(inst)).
+		WithStdout(&inst.output).
+		WithStderr(&inst.output)
+	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	if err != nil {
+		inst.timer.Stop()
+		return nil, fmt.Errorf("plugin %q: instantiating: %w", p.Name, err)
+	}
+	inst.mod = mod
+	if err := inst.initGuest(ctx); err != nil {
+		inst.close()
+		return nil, err
+	}
+	inst.funcs = make([]api.Function, len(p.Tasks))
+	for i, t := range p.Tasks {
+		inst.funcs[i] = mod.ExportedFunction(t.Function)
+	}
+	p.created.Add(1)
+	p.live.Add(1)
+	return inst, nil
+}
+
+// initGuest runs the language runtime's initialisers the way Extism does:
+// Haskell's hs_init, a WASI reactor's _initialize, or a C command module's
+// constructors.
+func (inst *instance) initGuest(ctx context.Context) error {
+	var names []string
+	switch m := inst.mod; {
+	case m.ExportedFunction("hs_init") != nil:
+		if m.ExportedFunction("_initialize") != nil {
+			names = append(names, "_initialize")
+		}
+		names = append(names, "hs_init")
+	case m.ExportedFunction("_initialize") != nil:
+		names = append(names, "_initialize")
+	case m.ExportedFunction("__wasm_call_ctors") != nil:
+		names = append(names, "__wasm_call_ctors")
+	}
+	for _, name := range names {
+		if _, err := inst.callRaw(ctx, inst.mod.ExportedFunction(name), name, nil, time.Duration(inst.p.Limits.Timeout)); err != nil {
+			return fmt.Errorf("plugin %q: initialising the guest runtime (%s): %w", inst.p.Name, name, err)
+		}
+	}
+	return nil
+}
+
+// acquire returns an instance to run one call, waiting while PoolSize calls
+// are running.
+func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case p.sem <- struct{}{}:
+	default:
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if p.Limits.Isolation == IsolationPooled {
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			inst := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			return inst, nil
+		}
+		p.mu.Unlock()
+	}
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		<-p.sem
+		return nil, err
+	}
+	return inst, nil
+}
+
+// release returns inst after a call: back to the pool when it is healthy,
+// closed otherwise.
+func (p *Plugin) release(inst *instance) {
+	inst.task = nil
+	inst.inv = Invocation{}
+	keep := !inst.broken && p.Limits.Isolation == IsolationPooled && inst.uses < p.Limits.MaxUses
+	if keep {
+		p.mu.Lock()
+		if !p.closed {
+			p.idle = append(p.idle, inst)
+			p.mu.Unlock()
+			<-p.sem
+			return
+		}
+		p.mu.Unlock()
+	}
+	inst.close()
+	p.live.Add(-1)
+	<-p.sem
+}
+
+// put adds a fresh instance to the pool without a call (used at load).
+func (p *Plugin) put(inst *instance) {
+	p.sem <- struct{}{}
+	p.release(inst)
+}
+
+func (p *Plugin) close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, inst := range idle {
+		inst.close()
+		p.live.Add(-1)
+	}
+	if p.rt == nil {
+		return nil
+	}
+	return p.rt.Close(ctx)
+}
+
+func minLevel(l *slog.Logger) slog.Level {
+	for _, lvl := range []slog.Level{slog.LevelDebug - 4, slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
+		if l.Enabled(context.Background(), lvl) {
+			return lvl
+		}
+	}
+	return slog.LevelError
+}

@@ -1,0 +1,67 @@
+package sdk
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/extism/go-pdk"
+
+	"taskhost.dev/abi"
+	"taskhost.dev/sdk/internal/raw"
+)
+
+// Serve runs the registered task name on the call's input and hands its
+// output or error to the host. Call it from the task's //go:wasmexport stub
+// and return its result.
+func Serve(name string) int32 {
+	mu.Lock()
+	t, ok := tasks[name]
+	mu.Unlock()
+	if !ok {
+		pdk.SetErrorString(string(abi.EncodeError(abi.Error{Message: fmt.Sprintf("task %q is exported but not registered with sdk.Register", name)})))
+		return 1
+	}
+	out, err := t.run(pdk.Input())
+	if err != nil {
+		pdk.SetErrorString(string(encodeError(err)))
+		return 1
+	}
+	pdk.Output(out)
+	return 0
+}
+
+//go:wasmexport taskhost_meta
+func taskhostMeta() int32 {
+	b, err := json.Marshal(Meta())
+	if err != nil {
+		pdk.SetError(err)
+		return 1
+	}
+	pdk.Output(b)
+	return 0
+}
+
+// Progress reports how far the task is (0-100) and what it is doing. Each
+// report is also a heartbeat.
+func Progress(percent float64, message string) {
+	b, _ := json.Marshal(abi.Progress{Percent: percent, Message: message})
+	raw.Progress(b)
+}
+
+// Heartbeat tells the host, and through it the engine, that the task is
+// still alive.
+func Heartbeat() { raw.Progress(nil) }
+
+// Info returns the running task's id, name, attempt and plugin.
+func Info() abi.TaskInfo {
+	var info abi.TaskInfo
+	_ = json.Unmarshal(raw.TaskInfo(), &info)
+	return info
+}
+
+// Config returns a value from the plugin's [plugin.config] in the manifest.
+func Config(key string) (string, bool) { return pdk.GetConfig(key) }
+
+// Log writes a line to the host's log, tagged with the task, its id, the
+// plugin and the attempt.
+func Log(level pdk.LogLevel, msg string) { pdk.Log(level, msg) }
