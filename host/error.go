@@ -24,11 +24,14 @@ type TaskError struct {
 }
 
 func (e *TaskError) Error() string {
-	s := fmt.Sprintf("task %q", e.Task)
-	if e.Plugin != "" {
-		s += fmt.Sprintf(" (plugin %q)", e.Plugin)
+	var s string
+	switch {
+	case e.Task != "" && e.Plugin != "":
+		s = fmt.Sprintf("task %q (plugin %q): ", e.Task, e.Plugin)
+	case e.Task != "":
+		s = fmt.Sprintf("task %q: ", e.Task)
 	}
-	return s + ": " + string(e.Kind) + ": " + e.Message
+	return s + string(e.Kind) + ": " + e.Message
 }
 
 // Unwrap returns the underlying runtime error.

@@ -25,7 +25,7 @@ type instance struct {
 	st    extism.State
 	cc    *extism.CallContext
 	funcs []api.Function // by Task.index, looked up once
-	stack [1]uint64
+	stack [2]uint64      // params and results; hs_init takes two
 
 	timer  *time.Timer
 	uses   int
@@ -79,11 +79,10 @@ func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName strin
 	inst.output.Reset()
 	inst.cc.Begin(ctx)
 	inst.timer.Reset(timeout)
-	inst.stack[0] = 0
+	inst.stack = [2]uint64{}
 	err := fn.CallWithStack(inst.cc, inst.stack[:])
 	fired := !inst.timer.Stop()
 	inst.cc.End()
-	inst.uses++
 	if inst.output.Len() > 0 {
 		inst.log(ctx, slog.LevelDebug, "plugin output: "+inst.output.String())
 	}
@@ -148,7 +147,7 @@ func (inst *instance) classify(err error, fnName string, timeout time.Duration) 
 	}
 	msg := firstLines(err.Error(), 1)
 	if detail != "" {
-		msg += ": " + detail
+		msg = detail + " (" + msg + ")"
 	}
 	return inst.fail(abi.KindTrap, msg, false, err)
 }
@@ -171,9 +170,14 @@ func (inst *instance) outOfMemory() bool {
 
 func firstLines(s string, n int) string {
 	s = strings.TrimSpace(s)
-	lines := strings.SplitN(s, "\n", n+1)
-	if len(lines) > n {
-		lines = lines[:n]
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+		if len(lines) == n {
+			break
+		}
 	}
 	return strings.Join(lines, " | ")
 }

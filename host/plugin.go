@@ -141,7 +141,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
 	if err != nil {
 		inst.timer.Stop()
-		return nil, fmt.Errorf("plugin %q: instantiating: %w", p.Name, err)
+		return nil, fmt.Errorf("instantiating: %w", err)
 	}
 	inst.mod = mod
 	if err := inst.initGuest(ctx); err != nil {
@@ -175,7 +175,7 @@ func (inst *instance) initGuest(ctx context.Context) error {
 	}
 	for _, name := range names {
 		if _, err := inst.callRaw(ctx, inst.mod.ExportedFunction(name), name, nil, time.Duration(inst.p.Limits.Timeout)); err != nil {
-			return fmt.Errorf("plugin %q: initialising the guest runtime (%s): %w", inst.p.Name, name, err)
+			return fmt.Errorf("initialising the guest runtime (%s): %w", name, err)
 		}
 	}
 	return nil

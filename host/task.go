@@ -78,6 +78,7 @@ func (t *Task) Run(ctx context.Context, input []byte, inv Invocation) ([]byte, e
 		return nil, &TaskError{Kind: abi.KindCanceled, Task: t.Name, Plugin: p.Name, Message: "gave up waiting for a free instance: " + err.Error(), Retryable: true, Err: err}
 	}
 	inst.task, inst.inv = t, inv
+	inst.uses++
 	out, err := inst.callRaw(ctx, inst.funcs[t.index], t.Function, input, timeout)
 	if err == nil {
 		out, err = t.finishOutput(out)

@@ -2,7 +2,12 @@
 
 package sdk
 
-import "taskhost.dev/abi"
+import (
+	"context"
+	"log/slog"
+
+	"taskhost.dev/abi"
+)
 
 // Outside WebAssembly these do nothing, so that task code that reports
 // progress can be unit-tested natively with Call.
@@ -18,3 +23,6 @@ func Info() abi.TaskInfo { return abi.TaskInfo{} }
 
 // Config returns a plugin config value; never found outside WebAssembly.
 func Config(key string) (string, bool) { return "", false }
+
+// Log writes to slog's default logger outside WebAssembly.
+func Log(level slog.Level, msg string) { slog.Log(context.Background(), level, msg) }

@@ -3,6 +3,7 @@ package sdk
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/extism/go-pdk"
 
@@ -64,4 +65,17 @@ func Config(key string) (string, bool) { return pdk.GetConfig(key) }
 
 // Log writes a line to the host's log, tagged with the task, its id, the
 // plugin and the attempt.
-func Log(level pdk.LogLevel, msg string) { pdk.Log(level, msg) }
+func Log(level slog.Level, msg string) {
+	l := pdk.LogError
+	switch {
+	case level < slog.LevelDebug:
+		l = pdk.LogTrace
+	case level < slog.LevelInfo:
+		l = pdk.LogDebug
+	case level < slog.LevelWarn:
+		l = pdk.LogInfo
+	case level < slog.LevelError:
+		l = pdk.LogWarn
+	}
+	pdk.Log(l, msg)
+}

@@ -4,6 +4,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"taskhost.dev/sdk"
@@ -51,6 +52,7 @@ func progressDemo(in ProgressInput) (ProgressOutput, error) {
 	if in.Steps < 0 || in.Steps > 10000 || in.DelayMS < 0 {
 		return ProgressOutput{}, sdk.BadInput(errors.New(`"steps" must be 1..10000 and "delay_ms" not negative`))
 	}
+	sdk.Log(slog.LevelInfo, fmt.Sprintf("starting %d steps", in.Steps))
 	for i := 1; i <= in.Steps; i++ {
 		time.Sleep(time.Duration(in.DelayMS) * time.Millisecond)
 		sdk.Progress(float64(i)*100/float64(in.Steps), fmt.Sprintf("step %d of %d", i, in.Steps))

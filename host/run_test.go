@@ -1,0 +1,216 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"taskhost.dev/abi"
+	"taskhost.dev/host"
+	"taskhost.dev/internal/testplugins"
+)
+
+func loadCore(t *testing.T, cfg host.Config) *host.Host {
+	t.Helper()
+	if cfg.PluginsDir == "" {
+		cfg.PluginsDir = testplugins.Core(t)
+	}
+	cfg.CacheDir = cacheDir(t)
+	h, err := host.Load(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+func TestCoreTasks(t *testing.T) {
+	h := loadCore(t, host.Config{})
+	cases := []struct{ task, input, want string }{
+		{"echo", `{"any":["json",1,true,null]}`, `{"any":["json",1,true,null]}`},
+		{"add", `{"a":2,"b":3}`, `{"sum":5}`},
+		{"add", `{"a":-1.5,"b":0.25}`, `{"sum":-1.25}`},
+		{"uppercase", `{"text":"hi"}`, `{"text":"HI"}`},
+		{"sleep", `{"ms":0}`, `{"slept_ms":0}`},
+		{"word_count", `{"text":"a b a"}`, `{"words":3,"unique":2,"lines":1,"characters":5,"top":[{"word":"a","count":2},{"word":"b","count":1}]}`},
+		{"csv_to_json", `{"csv":"name,age\nann,3\n"}`, `{"records":[{"age":"3","name":"ann"}]}`},
+		{"csv_to_json", `{"csv":"a;b\n1;2\n","delimiter":";"}`, `{"records":[{"a":"1","b":"2"}]}`},
+		{"select_fields", `{"records":[{"a":1,"b":2},{"b":3}],"fields":["b","a"],"rename":{"b":"beta"}}`, `{"records":[{"beta":2,"a":1},{"beta":3}]}`},
+		{"sha256", `{"text":"abc"}`, `{"sha256":"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}`},
+		{"progress_demo", `{"steps":2}`, `{"steps":2}`},
+	}
+	for _, c := range cases {
+		got, err := h.Run(context.Background(), c.task, []byte(c.input), host.Invocation{})
+		if err != nil {
+			t.Errorf("%s(%s): %v", c.task, c.input, err)
+			continue
+		}
+		if string(got) != c.want {
+			t.Errorf("%s(%s) = %s, want %s", c.task, c.input, got, c.want)
+		}
+	}
+}
+
+func TestTaskFailures(t *testing.T) {
+	h := loadCore(t, host.Config{})
+	cases := []struct {
+		task, input string
+		kind        abi.Kind
+		retryable   bool
+		message     string
+	}{
+		{"fail", `{"message":"nope"}`, abi.KindFailed, false, "nope"},
+		{"add", `{"a":1}`, abi.KindBadInput, false, `needs two numbers`},
+		{"add", `{"a":"x","b":1}`, abi.KindBadInput, false, "decoding input"},
+		{"add", `not json`, abi.KindBadInput, false, "not a valid JSON document"},
+		{"no_such_task", `{}`, abi.KindUnknownTask, false, "known tasks: add,"},
+	}
+	for _, c := range cases {
+		_, err := h.Run(context.Background(), c.task, []byte(c.input), host.Invocation{})
+		te, ok := host.AsTaskError(err)
+		if !ok {
+			t.Fatalf("%s(%s): got %v, want a TaskError", c.task, c.input, err)
+		}
+		if te.Kind != c.kind || te.Retryable != c.retryable || !strings.Contains(te.Message, c.message) {
+			t.Errorf("%s(%s) = %s retryable=%v; want kind %s retryable=%v mentioning %q", c.task, c.input, te, te.Retryable, c.kind, c.retryable, c.message)
+		}
+	}
+}
+
+func TestProgressAndLogs(t *testing.T) {
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&syncWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := loadCore(t, host.Config{Logger: logger})
+	var reports []abi.Progress
+	out, err := h.Run(context.Background(), "progress_demo", []byte(`{"steps":4}`), host.Invocation{
+		ID: "job-42", Attempt: 2,
+		OnProgress: func(p abi.Progress) { reports = append(reports, p) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != `{"steps":4}` || len(reports) != 4 {
+		t.Fatalf("out %s, %d reports", out, len(reports))
+	}
+	mu.Lock()
+	logged := logs.String()
+	mu.Unlock()
+	for _, want := range []string{"starting 4 steps", "task=progress_demo", "task_id=job-42", "plugin=system_tasks", "attempt=2"} {
+		if !strings.Contains(logged, want) {
+			t.Errorf("log %q does not contain %q", logged, want)
+		}
+	}
+	if reports[3].Percent != 100 || reports[3].Message != "step 4 of 4" || reports[0].Percent != 25 {
+		t.Errorf("reports = %+v", reports)
+	}
+	out, err = h.Run(context.Background(), "ping", []byte(`{}`), host.Invocation{ID: "job-43", Attempt: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pong struct {
+		Task    string
+		Attempt int
+	}
+	json.Unmarshal(out, &pong)
+	if pong.Task != "ping" || pong.Attempt != 3 {
+		t.Errorf("ping saw %+v, want task ping attempt 3", pong)
+	}
+}
+
+type syncWriter struct {
+	w  *bytes.Buffer
+	mu *sync.Mutex
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// TestConcurrentCalls runs 8 goroutines x 500 calls across pooled instances;
+// run it with -race.
+func TestConcurrentCalls(t *testing.T) {
+	h := loadCore(t, host.Config{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				task, input, want := "add", fmt.Sprintf(`{"a":%d,"b":%d}`, g, i), fmt.Sprintf(`{"sum":%d}`, g+i)
+				if i%3 == 1 {
+					task, input, want = "uppercase", fmt.Sprintf(`{"text":"g%d-i%d"}`, g, i), fmt.Sprintf(`{"text":"G%d-I%d"}`, g, i)
+				}
+				out, err := h.Run(context.Background(), task, []byte(input), host.Invocation{})
+				if err != nil || string(out) != want {
+					errs <- fmt.Errorf("goroutine %d call %d: %s(%s) = %s, %v; want %s", g, i, task, input, out, err, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, p := range h.Plugins() {
+		st := p.Stats()
+		if st.Live > p.Limits.PoolSize || st.Busy != 0 {
+			t.Errorf("plugin %s: %+v with pool size %d", p.Name, st, p.Limits.PoolSize)
+		}
+	}
+}
+
+func TestIsolationAndRecycling(t *testing.T) {
+	manifest := writeManifest(t, fmt.Sprintf(`
+[[plugin]]
+name = "fresh"
+path = %q
+[plugin.limits]
+isolation = "fresh"
+pool_size = 2
+
+[[plugin]]
+name = "recycled"
+path = %q
+[plugin.limits]
+max_uses = 3
+pool_size = 1
+[[plugin.task]]
+name = "word_count"
+queue = "text"
+max_retries = 7
+timeout = "5s"
+`, testplugins.Build(t, "plugins/core/basic_operations"), testplugins.Build(t, "plugins/core/data_processing")))
+	h := loadCore(t, host.Config{Manifest: manifest, PluginsDir: t.TempDir()})
+	ctx := context.Background()
+	for range 4 {
+		if _, err := h.Run(ctx, "add", []byte(`{"a":1,"b":1}`), host.Invocation{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.Run(ctx, "sha256", []byte(`{"text":"x"}`), host.Invocation{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh, _ := h.Task("add")
+	if st := fresh.Plugin.Stats(); st.Live != 0 || st.Created != 5 {
+		t.Errorf("fresh plugin: %+v, want no live instance and 5 created (1 at load + 4 calls)", st)
+	}
+	rec, _ := h.Task("sha256")
+	if st := rec.Plugin.Stats(); st.Live != 1 || st.Created != 2 {
+		t.Errorf("recycled plugin: %+v, want 1 live and 2 created (3 calls on the first, then a new one)", st)
+	}
+	wc, _ := h.Task("word_count")
+	if wc.Queue != "text" || wc.MaxRetries != 7 || wc.Timeout.String() != "5s" {
+		t.Errorf("manifest overrides not applied: %+v", wc)
+	}
+}

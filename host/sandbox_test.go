@@ -1,0 +1,138 @@
+package host_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"taskhost.dev/abi"
+	"taskhost.dev/host"
+	"taskhost.dev/internal/testplugins"
+)
+
+// loadHostile loads the hostile test plugin beside the core plugins.
+func loadHostile(t *testing.T, extra string) *host.Host {
+	t.Helper()
+	wasm := testplugins.Build(t, "host/testdata/hostile")
+	manifest := filepath.Join(t.TempDir(), "manifest.toml")
+	text := fmt.Sprintf(`
+[[plugin]]
+name = "hostile"
+path = %q
+[plugin.limits]
+max_memory = "64MiB"
+timeout = "300ms"
+max_output = "1MiB"
+pool_size = 2
+[plugin.capabilities]
+allowed_hosts = ["127.0.0.1"]
+%s
+`, wasm, extra)
+	if err := os.WriteFile(manifest, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := host.Load(ctx, host.Config{Manifest: manifest, PluginsDir: testplugins.Core(t), CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx) })
+	return h
+}
+
+// cacheDir is a compilation cache shared by the tests of one run.
+func cacheDir(t *testing.T) string {
+	d := filepath.Join(os.TempDir(), "taskhost-test-cache")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestHostilePlugins(t *testing.T) {
+	h := loadHostile(t, "")
+	ctx := context.Background()
+	const timeout = 300 * time.Millisecond
+	cases := []struct {
+		task    string
+		input   string
+		kind    abi.Kind
+		message string
+		within  time.Duration
+		timeout time.Duration // per invocation; the plugin's 300ms when 0
+	}{
+		{"loop", `{}`, abi.KindTimeout, "timeout of 300ms", timeout + 50*time.Millisecond, 0},
+		{"membomb", `{}`, abi.KindOOM, "max_memory of 64MiB", 0, 10 * time.Second},
+		{"panic", `{}`, abi.KindTrap, "boom", 0, 0},
+		{"recurse", `{}`, abi.KindOOM, "out of memory", 0, 10 * time.Second},
+		{"bigoutput", `{}`, abi.KindSandbox, "exceeds max_output", 0, 0},
+		{"readfile", `{}`, abi.KindSandbox, "/etc/passwd denied", 0, 0},
+		{"http", `{}`, abi.KindSandbox, "not in allowed_hosts", 0, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.task, func(t *testing.T) {
+			start := time.Now()
+			_, err := h.Run(ctx, c.task, []byte(c.input), host.Invocation{ID: "hostile-" + c.task, Timeout: c.timeout})
+			took := time.Since(start)
+			te, ok := host.AsTaskError(err)
+			if !ok {
+				t.Fatalf("got %v (%T), want a *host.TaskError", err, err)
+			}
+			if te.Kind != c.kind {
+				t.Fatalf("kind = %s, want %s (%v)", te.Kind, c.kind, te)
+			}
+			if te.Retryable != c.kind.Retryable() {
+				t.Errorf("retryable = %v, want %v", te.Retryable, c.kind.Retryable())
+			}
+			if !strings.Contains(te.Error(), c.message) {
+				t.Errorf("error %q does not mention %q", te, c.message)
+			}
+			if c.within > 0 && took > c.within {
+				t.Errorf("took %s, want within %s", took, c.within)
+			}
+			t.Logf("%s: %v (%s)", c.task, te, took.Round(time.Millisecond))
+			// The host keeps working: the same plugin and another one.
+			for _, ok := range [][2]string{{"ok", `{"fine":true}`}, {"add", `{"a":1,"b":2}`}} {
+				out, err := h.Run(ctx, ok[0], []byte(ok[1]), host.Invocation{})
+				if err != nil {
+					t.Fatalf("%s after %s: %v", ok[0], c.task, err)
+				}
+				if ok[0] == "ok" && string(out) != ok[1] {
+					t.Fatalf("ok after %s = %s", c.task, out)
+				}
+			}
+		})
+	}
+}
+
+func TestTimeoutInterruptsSleep(t *testing.T) {
+	h := loadHostile(t, "")
+	start := time.Now()
+	_, err := h.Run(context.Background(), "sleep", []byte(`{"ms":5000}`), host.Invocation{Timeout: 200 * time.Millisecond})
+	took := time.Since(start)
+	if te, ok := host.AsTaskError(err); !ok || te.Kind != abi.KindTimeout {
+		t.Fatalf("got %v, want a timeout", err)
+	}
+	if took > 250*time.Millisecond {
+		t.Errorf("a 200ms timeout took %s", took)
+	}
+}
+
+func TestCallerCancel(t *testing.T) {
+	h := loadHostile(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err := h.Run(ctx, "loop", []byte(`{}`), host.Invocation{Timeout: 5 * time.Second})
+	te, ok := host.AsTaskError(err)
+	if !ok || te.Kind != abi.KindCanceled {
+		t.Fatalf("got %v, want canceled", err)
+	}
+	if !errors.Is(err, err) {
+		t.Fatal("unreachable")
+	}
+}

@@ -1,0 +1,82 @@
+// Package testplugins builds Go plugins for tests, so that a test never runs
+// a stale .wasm file.
+package testplugins
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{}
+	dir   string
+)
+
+// Root returns the module's root folder.
+func Root(t testing.TB) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// Build compiles the Go plugin package pkg (a path relative to the module
+// root, such as "plugins/core/basic_operations") for wasip1 and returns the
+// .wasm file's path. Each package is built once per test process.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "taskhost-testplugins-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = d
+	}
+	out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "_")+".wasm")
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, "./"+pkg)
+	cmd.Dir = Root(t)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building plugin %s: %v\n%s", pkg, err, b)
+	}
+	built[pkg] = out
+	return out
+}
+
+// Core builds the three core plugins into one folder and returns it.
+func Core(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{"basic_operations", "data_processing", "system_tasks"} {
+		src := Build(t, "plugins/core/"+p)
+		if err := os.Symlink(src, filepath.Join(d, p+".wasm")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// ExtismWasmDir returns the wasm/ folder of the github.com/extism/go-sdk
+// module, which holds Extism's own prebuilt plugins.
+func ExtismWasmDir(t testing.TB) string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/extism/go-sdk")
+	cmd.Dir = Root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("locating github.com/extism/go-sdk: %v", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "wasm")
+}
