@@ -20,12 +20,13 @@ import (
 // instance is one instantiated module of a plugin. It serves one call at a
 // time; the pool hands it out.
 type instance struct {
-	p     *Plugin
-	mod   api.Module
-	st    extism.State
-	cc    *extism.CallContext
-	funcs []api.Function // by Task.index, looked up once
-	stack [2]uint64      // params and results; hs_init takes two
+	p      *Plugin
+	mod    api.Module
+	kernel api.Module // the instance's Extism kernel
+	st     extism.State
+	cc     *extism.CallContext
+	funcs  []api.Function // by Task.index, looked up once
+	stack  [2]uint64      // params and results; hs_init takes two
 
 	timer  *time.Timer
 	uses   int
@@ -66,6 +67,9 @@ func (inst *instance) close() {
 	inst.timer.Stop()
 	if inst.mod != nil {
 		_ = inst.mod.Close(context.Background())
+	}
+	if inst.kernel != nil {
+		_ = inst.kernel.Close(context.Background())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"taskhost.dev/abi"
@@ -40,6 +41,7 @@ type Plugin struct {
 	logger   *slog.Logger
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
+	kernel   *extism.Kernel
 	modCfg   wazero.ModuleConfig
 	http     *extism.HTTPPolicy
 	mounts   []mount
@@ -85,9 +87,11 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return fmt.Errorf("instantiating WASI: %w", err)
 	}
-	if err := extism.Instantiate(ctx, p.rt); err != nil {
-		return fmt.Errorf("instantiating the Extism host functions: %w", err)
+	kernel, err := extism.NewKernel(ctx, p.rt, int64(p.Limits.MaxMemory), int64(p.Limits.MaxOutput))
+	if err != nil {
+		return fmt.Errorf("building the Extism kernel: %w", err)
 	}
+	p.kernel = kernel
 	if err := instantiateTaskhost(ctx, p.rt); err != nil {
 		return fmt.Errorf("instantiating the taskhost host functions: %w", err)
 	}
@@ -121,11 +125,15 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 // newInstance instantiates the module and runs the guest's initialisers.
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	inst := &instance{p: p}
+	kmod, mem, err := p.kernel.Instantiate(ctx, p.rt)
+	if err != nil {
+		return nil, fmt.Errorf("instantiating the Extism kernel: %w", err)
+	}
+	inst.kernel = kmod
 	inst.st = extism.State{
-		Mem:         extism.NewMemory(int(p.Limits.MaxMemory)),
+		Mem:         mem,
 		Config:      p.config,
 		MaxVarBytes: 1 << 20,
-		MaxOutput:   int(p.Limits.MaxOutput),
 		HTTP:        p.http,
 		Log:         inst.log,
 		LogLevel:    minLevel(p.logger),
@@ -138,9 +146,15 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		WithFSConfig(p.fsConfig(inst)).
 		WithStdout(&inst.output).
 		WithStderr(&inst.output)
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, cfg)
+	resolve := experimental.WithImportResolver(ctx, func(name string) api.Module {
+		if name == abi.ExtismModule {
+			return kmod
+		}
+		return nil
+	})
+	mod, err := p.rt.InstantiateModule(resolve, p.compiled, cfg)
 	if err != nil {
-		inst.timer.Stop()
+		inst.close()
 		return nil, fmt.Errorf("instantiating: %w", err)
 	}
 	inst.mod = mod

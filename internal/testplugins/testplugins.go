@@ -3,6 +3,7 @@
 package testplugins
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,4 +80,32 @@ func ExtismWasmDir(t testing.TB) string {
 		t.Fatalf("locating github.com/extism/go-sdk: %v", err)
 	}
 	return filepath.Join(strings.TrimSpace(string(out)), "wasm")
+}
+
+// BuildC compiles a freestanding C plugin (src relative to the module root)
+// with clang for wasm32, or returns an error when clang or wasm-ld is
+// missing (apt-get install clang lld).
+func BuildC(src string) (string, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if p, ok := built[src]; ok {
+		return p, nil
+	}
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "taskhost-testplugins-"); err != nil {
+			return "", err
+		}
+	}
+	out := filepath.Join(dir, strings.ReplaceAll(src, "/", "_")+".wasm")
+	cmd := exec.Command("clang", "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-Wl,--export-dynamic", "-o", out, src)
+	cmd.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("clang: %v: %s", err, b)
+	}
+	built[src] = out
+	return out, nil
 }

@@ -15,6 +15,7 @@ import (
 type CallContext struct {
 	parent context.Context
 	env    Env
+	state  *State
 	done   chan struct{}
 
 	mu  sync.Mutex
@@ -26,7 +27,7 @@ type CallContext struct {
 
 // NewCallContext returns a call context for the instance env.
 func NewCallContext(env Env) *CallContext {
-	c := &CallContext{parent: context.Background(), env: env, done: make(chan struct{})}
+	c := &CallContext{parent: context.Background(), env: env, state: env.ExtismState(), done: make(chan struct{})}
 	c.cancelFromParent = func() { c.Cancel(context.Cause(c.parent)) }
 	return c
 }

@@ -1,64 +1,52 @@
 package extism
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/tetratelabs/wazero/api"
 
 	"taskhost.dev/abi"
 )
 
-// headerSize is the size of the length header in front of every block.
-const headerSize = 8
-
-// firstBlock is the offset of the first block's data: offsets below it are
-// never valid, so that 0 means "no block" as the Extism ABI requires.
-const firstBlock = 2 * headerSize
-
-// Memory is the Extism memory of one plugin instance: a bump arena of
-// length-prefixed blocks, emptied before every call. Offsets are positions in
-// the arena; 0 is the null offset.
+// Memory is the host's view of a kernel instance's Extism memory: a bump
+// arena of length-prefixed blocks, emptied before every call. Offsets are
+// positions in the kernel's linear memory; 0 is the null offset. The Go
+// side allocates exactly as the kernel's alloc does.
 type Memory struct {
-	buf   []byte
-	limit int
-
-	input, inputLen   uint64
-	output, outputLen uint64
-	errOff            uint64
-	pin               uint64 // free never releases blocks below this offset
-}
-
-// NewMemory returns an empty arena that may grow to limit bytes.
-func NewMemory(limit int) Memory {
-	return Memory{buf: make([]byte, headerSize, 4096), limit: limit}
+	mem   api.Memory
+	g     [numGlobals]api.MutableGlobal
+	limit int64
 }
 
 // Reset empties the arena and clears input, output and error.
 func (m *Memory) Reset() {
-	m.buf = m.buf[:headerSize]
-	m.input, m.inputLen, m.output, m.outputLen, m.errOff, m.pin = 0, 0, 0, 0, 0, 0
+	m.g[gHeap].Set(firstBlock)
+	for g := gInOff; g < numGlobals; g++ {
+		m.g[g].Set(0)
+	}
 }
 
-// Alloc reserves n bytes and returns their offset, 0 for n == 0. It returns
-// a Fault of kind abi.KindOOM when the arena would pass its limit.
+// Alloc reserves n zeroed bytes and returns their offset, 0 for n == 0. It
+// returns a Fault of kind abi.KindOOM when the arena would pass its limit.
 func (m *Memory) Alloc(n uint64) (uint64, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	start := uint64(len(m.buf))
+	start := m.g[gHeap].Get()
 	need := headerSize + (n+7)&^7
 	if n > uint64(m.limit) || start+need > uint64(m.limit) {
 		return 0, &Fault{Kind: abi.KindOOM, Msg: fmt.Sprintf("extism memory: allocating %d bytes would pass the limit of %d bytes", n, m.limit)}
 	}
 	end := start + need
-	if end > uint64(cap(m.buf)) {
-		grown := make([]byte, end, max(2*cap(m.buf), int(end)))
-		copy(grown, m.buf)
-		m.buf = grown
-	} else {
-		m.buf = m.buf[:end]
-		clear(m.buf[start:end])
+	if size := uint64(m.mem.Size()); end > size {
+		if _, ok := m.mem.Grow(uint32((end - size + 65535) / 65536)); !ok {
+			return 0, &Fault{Kind: abi.KindOOM, Msg: fmt.Sprintf("extism memory: cannot grow to %d bytes", end)}
+		}
 	}
-	binary.LittleEndian.PutUint64(m.buf[start:], n)
+	block, _ := m.mem.Read(uint32(start), uint32(need))
+	clear(block)
+	m.mem.WriteUint64Le(uint32(start), n)
+	m.g[gHeap].Set(end)
 	return start + headerSize, nil
 }
 
@@ -68,79 +56,80 @@ func (m *Memory) Write(b []byte) (uint64, error) {
 	if err != nil || off == 0 {
 		return off, err
 	}
-	copy(m.buf[off:], b)
+	m.mem.Write(uint32(off), b)
 	return off, nil
 }
 
 // Length returns the length of the block at off, or 0 when off is not the
 // start of a block.
 func (m *Memory) Length(off uint64) uint64 {
-	if off < firstBlock || off > uint64(len(m.buf)) {
+	heap := m.g[gHeap].Get()
+	if off < firstBlock || off > heap {
 		return 0
 	}
-	n := binary.LittleEndian.Uint64(m.buf[off-headerSize:])
-	if n > uint64(len(m.buf))-off {
+	n, ok := m.mem.ReadUint64Le(uint32(off - headerSize))
+	if !ok || n > heap-off {
 		return 0
 	}
 	return n
 }
 
-// Bytes returns the block at off, aliased into the arena (valid until the
-// next Alloc or Reset), or nil when off is not a block.
+// Bytes returns the block at off, aliased into the kernel's memory (valid
+// until the next Alloc or Reset), or nil when off is not a block.
 func (m *Memory) Bytes(off uint64) []byte {
 	n := m.Length(off)
 	if n == 0 {
 		return nil
 	}
-	return m.buf[off : off+n]
+	b, _ := m.mem.Read(uint32(off), uint32(n))
+	return b
 }
 
 // Free releases the block at off when it is the last one; other blocks are
 // released by the next Reset.
 func (m *Memory) Free(off uint64) {
 	n := m.Length(off)
-	if n == 0 || off < m.pin {
+	if n == 0 || off < m.g[gPin].Get() {
 		return
 	}
-	if off+(n+7)&^7 == uint64(len(m.buf)) {
-		m.buf = m.buf[:off-headerSize]
+	if off+(n+7)&^7 == m.g[gHeap].Get() {
+		m.g[gHeap].Set(off - headerSize)
 	}
 }
 
-func (m *Memory) inBounds(off, size uint64) bool {
-	return off >= headerSize && off <= uint64(len(m.buf)) && size <= uint64(len(m.buf))-off
-}
-
-// SetInput copies in into a new block and makes it the call's input.
+// SetInput resets the arena and copies in into a new block that becomes the
+// call's input.
 func (m *Memory) SetInput(in []byte) error {
+	m.Reset()
 	off, err := m.Write(in)
 	if err != nil {
 		return err
 	}
-	m.input, m.inputLen = off, uint64(len(in))
+	m.g[gInOff].Set(off)
+	m.g[gInLen].Set(uint64(len(in)))
 	return nil
 }
 
-// Output returns the block the plugin named as its output, aliased into the
-// arena, and whether it named one.
+// Output returns the output the plugin set, aliased into the kernel's
+// memory, and whether it set one.
 func (m *Memory) Output() ([]byte, bool) {
-	if m.output == 0 && m.outputLen == 0 {
+	off, n := m.g[gOutOff].Get(), m.g[gOutLen].Get()
+	if off == 0 && n == 0 {
 		return nil, false
 	}
-	return m.buf[m.output : m.output+m.outputLen], true
+	b, ok := m.mem.Read(uint32(off), uint32(n))
+	return b, ok
 }
 
-// OutputLen returns the length of the output the plugin set.
-func (m *Memory) OutputLen() uint64 { return m.outputLen }
-
-// Error returns the error text the plugin set, aliased into the arena, or
-// nil.
+// Error returns the error text the plugin set, aliased into the kernel's
+// memory, or nil.
 func (m *Memory) Error() []byte {
-	if m.errOff == 0 {
+	off := m.g[gErr].Get()
+	if off == 0 {
 		return nil
 	}
-	return m.Bytes(m.errOff)
+	return m.Bytes(off)
 }
 
-// Size returns the arena's current size in bytes.
-func (m *Memory) Size() int { return len(m.buf) }
+// Size returns the kernel memory's size in bytes.
+func (m *Memory) Size() int { return int(m.mem.Size()) }

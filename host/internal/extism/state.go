@@ -30,8 +30,6 @@ type State struct {
 	Vars map[string][]byte
 	// MaxVarBytes caps the total size of Vars.
 	MaxVarBytes int
-	// MaxOutput caps the output a call may set, in bytes; 0 is no cap.
-	MaxOutput int
 	// HTTP is the policy of http_request; nil denies every request.
 	HTTP *HTTPPolicy
 	// Log receives log_* calls; nil drops them.
@@ -96,6 +94,9 @@ func FromContext(ctx context.Context) Env {
 }
 
 func stateOf(ctx context.Context) *State {
+	if c, ok := ctx.(*CallContext); ok {
+		return c.state
+	}
 	env := FromContext(ctx)
 	if env == nil {
 		panic("extism host function called outside a task call")
