@@ -136,3 +136,55 @@ func TestCallerCancel(t *testing.T) {
 		t.Fatal("unreachable")
 	}
 }
+
+// TestHostileC runs a C plugin with no runtime of its own: a real
+// WebAssembly stack overflow and a spin loop.
+func TestHostileC(t *testing.T) {
+	wasm, err := testplugins.BuildC("host/testdata/c_echo/echo.c")
+	if err != nil {
+		t.Fatalf("%v (make test installs clang and lld)", err)
+	}
+	h := loadCore(t, host.Config{Manifest: writeManifest(t, fmt.Sprintf(`
+[[plugin]]
+name = "c"
+path = %q
+[plugin.limits]
+timeout = "200ms"
+max_memory = "2MiB"
+[[plugin.task]]
+name = "c_echo"
+function = "echo"
+[[plugin.task]]
+name = "recurse"
+[[plugin.task]]
+name = "recurse_native"
+[[plugin.task]]
+name = "spin"
+`, wasm))})
+	ctx := context.Background()
+	for _, c := range []struct {
+		task    string
+		kind    abi.Kind
+		want    string
+		timeout time.Duration
+	}{
+		{"recurse", abi.KindTrap, "out of bounds memory access", 0},
+		{"recurse_native", abi.KindTrap, "stack overflow", 20 * time.Second},
+		{"spin", abi.KindTimeout, "timeout of 200ms", 0},
+	} {
+		start := time.Now()
+		_, err := h.Run(ctx, c.task, []byte(`{}`), host.Invocation{Timeout: c.timeout})
+		t.Logf("%s: %v after %s", c.task, err, time.Since(start))
+		te, ok := host.AsTaskError(err)
+		if !ok || te.Kind != c.kind || !strings.Contains(te.Message, c.want) {
+			t.Fatalf("%s: got %v, want %s mentioning %q", c.task, err, c.kind, c.want)
+		}
+		if c.kind == abi.KindTimeout && time.Since(start) > 250*time.Millisecond {
+			t.Errorf("%s: a 200ms timeout took %s", c.task, time.Since(start))
+		}
+		out, err := h.Run(ctx, "c_echo", []byte(`{"after":"`+c.task+`"}`), host.Invocation{})
+		if err != nil || string(out) != `{"after":"`+c.task+`"}` {
+			t.Fatalf("c_echo after %s: %s, %v", c.task, out, err)
+		}
+	}
+}

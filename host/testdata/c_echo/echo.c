@@ -30,8 +30,18 @@ static int depth(int n) {
   return depth(n + 1) + pad[0];
 }
 
-// recurse recurses until the WebAssembly call stack overflows.
+// recurse recurses with a 256-byte frame on C's shadow stack (in linear
+// memory) until it runs off the bottom of memory.
 __attribute__((export_name("recurse"))) int32_t recurse(void) { return depth(0); }
+
+// A call through a volatile pointer cannot be turned into a loop, and keeps
+// nothing on the shadow stack: this recursion overflows the WebAssembly
+// call stack itself.
+static int deep(int n);
+static int (*volatile deep_ptr)(int) = deep;
+static int deep(int n) { return deep_ptr(n + 1) + 1; }
+
+__attribute__((export_name("recurse_native"))) int32_t recurse_native(void) { return deep(0); }
 
 // spin loops forever.
 __attribute__((export_name("spin"))) int32_t spin(void) {

@@ -1,0 +1,59 @@
+# The task host. `make demo` runs it; `make test` runs every test, after
+# installing or starting what the tests need.
+
+GO      ?= go
+BIN     := bin/host
+PLUGINS := $(patsubst %/main.go,%,$(wildcard plugins/core/*/main.go plugins/enterprise/*/main.go))
+WASM    := $(addsuffix .wasm,$(PLUGINS))
+GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
+
+.PHONY: all build plugins pin test test-unit test-race bench fuzz demo tools clean FORCE
+
+all: build plugins
+
+## build: the host binary, bin/host (pure Go, CGO_ENABLED=0)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/host
+
+## plugins: every plugin under plugins/core and plugins/enterprise, then pin their sha256 in manifest.toml
+plugins: $(WASM) build
+	./$(BIN) plugins pin
+
+plugins/%.wasm: FORCE
+	$(GOWASM) -o $@ ./plugins/$*
+
+## tools: what the tests need beyond Go: clang and wasm-ld for the C test plugins
+tools:
+	@command -v clang >/dev/null && command -v wasm-ld >/dev/null || { \
+		echo "installing clang and lld (C test plugins)"; \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld >/dev/null; }
+
+## test: vet, then every test with the race detector
+test: tools plugins
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
+	$(GO) test -race -count=1 -timeout 20m ./...
+	./$(BIN) plugins verify
+
+## test-unit: the quick loop: tests without the race detector
+test-unit: plugins
+	$(GO) test -count=1 ./...
+
+## bench: the benchmarks recorded in docs/BENCHMARKS.md
+bench: tools
+	$(GO) test ./host -run '^$$' -bench 'BenchmarkCall|BenchmarkFreshInstance' -benchtime 5000x
+	$(GO) test ./host -run '^$$' -bench BenchmarkLoad -benchtime 5x
+
+## fuzz: each fuzz target for FUZZTIME (default 3m)
+FUZZTIME ?= 3m
+fuzz:
+	$(GO) test ./abi -run '^$$' -fuzz '^FuzzDecodeError$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./abi -run '^$$' -fuzz '^FuzzParseMeta$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./host -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
+
+## demo: build everything and run core tasks through the sandbox
+demo: plugins
+	@./scripts/demo.sh
+
+clean:
+	rm -rf bin $(WASM)

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+
+	"taskhost.dev/host"
+)
+
+// hostFlags are the flags every command shares: where plugins come from and
+// how to log. Precedence: flag, then environment, then default.
+type hostFlags struct {
+	manifest   string
+	pluginsDir string
+	cacheDir   string
+	logLevel   string
+	logFormat  string
+
+	manifestSet bool // given by flag or env, so it must exist
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func (f *hostFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.manifest, "manifest", envOr("TASKHOST_MANIFEST", "manifest.toml"), "the manifest `file` (env TASKHOST_MANIFEST); skipped when the default is missing")
+	fs.StringVar(&f.pluginsDir, "plugins-dir", envOr("TASKHOST_PLUGINS_DIR", "plugins"), "`folder` scanned for self-describing .wasm plugins (env TASKHOST_PLUGINS_DIR)")
+	fs.StringVar(&f.cacheDir, "cache-dir", envOr("TASKHOST_CACHE_DIR", ""), "compilation cache `folder`, or off (env TASKHOST_CACHE_DIR; default "+host.DefaultCacheDir()+")")
+	fs.StringVar(&f.logLevel, "log-level", envOr("TASKHOST_LOG_LEVEL", "warn"), "log `level`: debug, info, warn or error (env TASKHOST_LOG_LEVEL)")
+	fs.StringVar(&f.logFormat, "log-format", envOr("TASKHOST_LOG_FORMAT", "text"), "log `format`: text or json (env TASKHOST_LOG_FORMAT)")
+}
+
+// parse parses args with fs, flags and arguments in any order, and notes
+// whether the manifest was named. It returns the positional arguments.
+func (f *hostFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	f.manifestSet = os.Getenv("TASKHOST_MANIFEST") != ""
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "manifest" {
+			f.manifestSet = true
+		}
+	})
+	return pos, nil
+}
+
+func (f *hostFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, usageErr("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(f.logFormat) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
+}
+
+// config turns the flags into a host.Config.
+func (f *hostFlags) config(stderr io.Writer) (host.Config, error) {
+	logger, err := f.logger(stderr)
+	if err != nil {
+		return host.Config{}, err
+	}
+	cfg := host.Config{Manifest: f.manifest, PluginsDir: f.pluginsDir, CacheDir: f.cacheDir, Logger: logger}
+	if _, err := os.Stat(f.manifest); errors.Is(err, fs.ErrNotExist) && !f.manifestSet {
+		cfg.Manifest = ""
+	}
+	return cfg, nil
+}
+
+// load loads the host the flags describe.
+func (f *hostFlags) load(ctx context.Context, stderr io.Writer) (*host.Host, error) {
+	cfg, err := f.config(stderr)
+	if err != nil {
+		return nil, err
+	}
+	return host.Load(ctx, cfg)
+}
+
+// newFlagSet returns a flag set that prints its usage to stderr.
+func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "%s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}

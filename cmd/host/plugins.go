@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"taskhost.dev/host"
+)
+
+const pluginsSynopsis = `Usage: host plugins list|verify|pin [flags]
+
+  list    the plugins (path, sha256, ABI, limits, capabilities) and their tasks
+  verify  load and check every plugin: digest, ABI version, exports; exit 1 on any problem
+  pin     write each manifest plugin's sha256 into the manifest (make plugins runs it)`
+
+func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprintln(stderr, pluginsSynopsis)
+		if len(args) == 0 {
+			return usageErr("want list, verify or pin")
+		}
+		return nil
+	}
+	var hf hostFlags
+	fs := newFlagSet("host plugins "+args[0], pluginsSynopsis, stderr)
+	hf.register(fs)
+	output := fs.String("o", "text", "output `format`: text or json")
+	pos, err := hf.parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("unexpected arguments %q", pos)
+	}
+	switch args[0] {
+	case "list":
+		h, err := hf.load(ctx, stderr)
+		if err != nil {
+			return err
+		}
+		defer h.Close(context.Background())
+		if *output == "json" {
+			return writeJSON(stdout, describe(h))
+		}
+		printPlugins(stdout, h)
+		return nil
+	case "verify":
+		start := time.Now()
+		h, err := hf.load(ctx, stderr)
+		if err != nil {
+			return fmt.Errorf("verification failed:\n%w", err)
+		}
+		defer h.Close(context.Background())
+		for _, p := range h.Plugins() {
+			if p.ABI == 0 {
+				fmt.Fprintf(stdout, "note: plugin %q is a plain Extism plugin (no %s export); its tasks come from the manifest\n", p.Name, "taskhost_meta")
+			}
+		}
+		fmt.Fprintf(stdout, "ok: %d plugins, %d tasks verified in %s\n", len(h.Plugins()), len(h.Tasks()), time.Since(start).Round(time.Millisecond))
+		return nil
+	case "pin":
+		changed, err := host.PinManifest(hf.manifest)
+		if err != nil {
+			return err
+		}
+		for _, c := range changed {
+			fmt.Fprintf(stdout, "pinned %s\n", c)
+		}
+		if len(changed) == 0 {
+			fmt.Fprintf(stdout, "%s: every sha256 is up to date\n", hf.manifest)
+		}
+		return nil
+	}
+	return usageErr("unknown subcommand %q; want list, verify or pin", args[0])
+}
+
+type pluginInfo struct {
+	Name         string            `json:"name"`
+	Path         string            `json:"path"`
+	SHA256       string            `json:"sha256"`
+	ABI          int               `json:"abi"`
+	Limits       map[string]any    `json:"limits"`
+	Capabilities host.Capabilities `json:"capabilities"`
+	Tasks        []taskInfo        `json:"tasks"`
+}
+
+type taskInfo struct {
+	Name        string `json:"name"`
+	Function    string `json:"function"`
+	Queue       string `json:"queue"`
+	MaxRetries  int    `json:"max_retries"`
+	Timeout     string `json:"timeout"`
+	Description string `json:"description,omitempty"`
+}
+
+func describe(h *host.Host) []pluginInfo {
+	var out []pluginInfo
+	for _, p := range h.Plugins() {
+		l := p.Limits
+		pi := pluginInfo{Name: p.Name, Path: p.Path, SHA256: p.SHA256, ABI: p.ABI, Capabilities: p.Capabilities,
+			Limits: map[string]any{"max_memory": l.MaxMemory.String(), "timeout": l.Timeout.String(), "max_output": l.MaxOutput.String(),
+				"pool_size": l.PoolSize, "isolation": l.Isolation, "max_uses": l.MaxUses}}
+		for _, t := range p.Tasks {
+			pi.Tasks = append(pi.Tasks, taskInfo{t.Name, t.Function, t.Queue, t.MaxRetries, t.Timeout.String(), t.Description})
+		}
+		out = append(out, pi)
+	}
+	return out
+}
+
+func printPlugins(w io.Writer, h *host.Host) {
+	for i, p := range describe(h) {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		abi := fmt.Sprint(p.ABI)
+		if p.ABI == 0 {
+			abi = "none (plain Extism plugin)"
+		}
+		fmt.Fprintf(w, "plugin %s\n  path     %s\n  sha256   %s\n  abi      %s\n", p.Name, p.Path, p.SHA256, abi)
+		fmt.Fprintf(w, "  limits   max_memory=%v timeout=%v max_output=%v pool_size=%v isolation=%v max_uses=%v\n",
+			p.Limits["max_memory"], p.Limits["timeout"], p.Limits["max_output"], p.Limits["pool_size"], p.Limits["isolation"], p.Limits["max_uses"])
+		c := p.Capabilities
+		if len(c.AllowedHosts)+len(c.AllowedPaths)+len(c.Env) > 0 {
+			fmt.Fprintf(w, "  allows   hosts=%v paths=%v env=%v\n", c.AllowedHosts, c.AllowedPaths, c.Env)
+		}
+		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  TASK\tFUNCTION\tQUEUE\tRETRIES\tTIMEOUT\tDESCRIPTION")
+		for _, t := range p.Tasks {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%s\t%s\n", t.Name, t.Function, t.Queue, t.MaxRetries, t.Timeout, t.Description)
+		}
+		tw.Flush()
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
