@@ -19,15 +19,15 @@ func Serve(name string) int32 {
 	t, ok := tasks[name]
 	mu.Unlock()
 	if !ok {
-		pdk.SetErrorString(string(abi.EncodeError(abi.Error{Message: fmt.Sprintf("task %q is exported but not registered with sdk.Register", name)})))
+		raw.Error(abi.EncodeError(abi.Error{Message: fmt.Sprintf("task %q is exported but not registered with sdk.Register", name)}))
 		return 1
 	}
-	out, err := t.run(pdk.Input())
+	out, err := t.run(raw.Input())
 	if err != nil {
-		pdk.SetErrorString(string(encodeError(err)))
+		raw.Error(encodeError(err))
 		return 1
 	}
-	pdk.Output(out)
+	raw.Output(out)
 	return 0
 }
 
@@ -35,10 +35,10 @@ func Serve(name string) int32 {
 func taskhostMeta() int32 {
 	b, err := json.Marshal(Meta())
 	if err != nil {
-		pdk.SetError(err)
+		raw.Error([]byte(err.Error()))
 		return 1
 	}
-	pdk.Output(b)
+	raw.Output(b)
 	return 0
 }
 
