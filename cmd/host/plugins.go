@@ -18,25 +18,22 @@ const pluginsSynopsis = `Usage: host plugins list|verify|pin [flags]
   pin     write each manifest plugin's sha256 into the manifest (make plugins runs it)`
 
 func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stderr, pluginsSynopsis)
-		if len(args) == 0 {
-			return usageErr("want list, verify or pin")
-		}
-		return nil
-	}
 	var hf hostFlags
-	fs := newFlagSet("host plugins "+args[0], pluginsSynopsis, stderr)
+	fs := newFlagSet("host plugins", pluginsSynopsis, stderr)
 	hf.register(fs)
-	output := fs.String("o", "text", "output `format`: text or json")
-	pos, err := hf.parse(fs, args[1:])
+	output := fs.String("o", "text", "output `format` of list: text or json")
+	pos, err := hf.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usageErr("unexpected arguments %q", pos)
+	if len(pos) != 1 {
+		fs.Usage()
+		return usageErr("want one of list, verify or pin")
 	}
-	switch args[0] {
+	if *output != "text" && *output != "json" {
+		return usageErr("-o %q: want text or json", *output)
+	}
+	switch pos[0] {
 	case "list":
 		h, err := hf.load(ctx, stderr)
 		if err != nil {
@@ -75,7 +72,7 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		return nil
 	}
-	return usageErr("unknown subcommand %q; want list, verify or pin", args[0])
+	return usageErr("unknown subcommand %q; want list, verify or pin", pos[0])
 }
 
 type pluginInfo struct {

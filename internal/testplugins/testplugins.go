@@ -109,3 +109,26 @@ func BuildC(src string) (string, error) {
 	built[src] = out
 	return out, nil
 }
+
+// CoreDir builds the core plugins into a new folder and returns it; it
+// panics on failure. Examples use it, as they have no testing.T.
+func CoreDir() string {
+	d, err := os.MkdirTemp("", "taskhost-core-")
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range []string{"basic_operations", "data_processing", "system_tasks"} {
+		src := Build(panicTB{}, "plugins/core/"+p)
+		if err := os.Symlink(src, filepath.Join(d, p+".wasm")); err != nil {
+			panic(err)
+		}
+	}
+	return d
+}
+
+// panicTB is a testing.TB whose failures panic.
+type panicTB struct{ testing.TB }
+
+func (panicTB) Helper()                           {}
+func (panicTB) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (panicTB) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"taskhost.dev/internal/testplugins"
+)
+
+// runHost runs a command line in-process and returns its exit code and
+// output.
+func runHost(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestCommands(t *testing.T) {
+	dir := testplugins.Core(t)
+	cache := t.TempDir()
+	common := []string{"--plugins-dir", dir, "--cache-dir", cache}
+	cases := []struct {
+		args       []string
+		code       int
+		out, errOut string
+	}{
+		{[]string{"run", "add", `{"a":2,"b":3}`}, 0, `{"sum":5}`, ""},
+		{[]string{"run", "--progress", "progress_demo", `{"steps":2}`}, 0, `{"steps":2}`, "progress: 100% step 2 of 2"},
+		{[]string{"run", "ping"}, 0, `"pong":true`, ""},
+		{[]string{"run", "fail", `{"message":"nope"}`}, 1, "", "failed: nope (kind=failed retryable=false"},
+		{[]string{"run", "add", `{bad`}, 1, "", "kind=bad_input"},
+		{[]string{"run", "no_such_task"}, 1, "", "kind=unknown_task"},
+		{[]string{"run", "--timeout", "100ms", "sleep", `{"ms":3000}`}, 1, "", "kind=timeout"},
+		{[]string{"run"}, 2, "", "want TASK"},
+		{[]string{"plugins", "verify"}, 0, "ok: 3 plugins, 11 tasks", ""},
+		{[]string{"plugins", "list"}, 0, "word_count", ""},
+		{[]string{"plugins", "frobnicate"}, 2, "", "unknown subcommand"},
+		{[]string{"run", "--log-level", "loud", "add"}, 2, "", "--log-level"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errOut := runHost(t, append(c.args[:1:1], append(common, c.args[1:]...)...)...)
+			if code != c.code || !strings.Contains(out, c.out) || !strings.Contains(errOut, c.errOut) {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q", code, out, errOut, c.code, c.out, c.errOut)
+			}
+		})
+	}
+}
+
+func TestHelpAndUnknownCommand(t *testing.T) {
+	if code, out, _ := runHost(t, "--help"); code != 0 || !strings.Contains(out, "host run TASK") {
+		t.Errorf("--help: exit %d, %q", code, out)
+	}
+	if code, _, errOut := runHost(t, "run", "--help"); code != 0 || !strings.Contains(errOut, "Usage: host run") {
+		t.Errorf("run --help: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runHost(t, "launch"); code != 2 || !strings.Contains(errOut, `unknown command "launch"`) {
+		t.Errorf("unknown command: exit %d, %q", code, errOut)
+	}
+}
+
+func TestPluginsListJSONAndPin(t *testing.T) {
+	wasm := testplugins.Build(t, "plugins/core/basic_operations")
+	manifest := filepath.Join(t.TempDir(), "manifest.toml")
+	text := fmt.Sprintf("# keep this comment\n[[plugin]]\nname = \"basic\"\npath = %q\n[plugin.limits]\npool_size = 1\n", wasm)
+	if err := os.WriteFile(manifest, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--manifest", manifest, "--plugins-dir", t.TempDir(), "--cache-dir", t.TempDir()}
+	code, out, errOut := runHost(t, append([]string{"plugins", "pin"}, args...)...)
+	if code != 0 || !strings.Contains(out, "pinned basic") {
+		t.Fatalf("pin: exit %d, %q, %q", code, out, errOut)
+	}
+	b, _ := os.ReadFile(manifest)
+	if !strings.Contains(string(b), "# keep this comment") || !strings.Contains(string(b), "sha256 = \"") {
+		t.Fatalf("pinned manifest:\n%s", b)
+	}
+	if code, out, _ := runHost(t, append([]string{"plugins", "pin"}, args...)...); code != 0 || !strings.Contains(out, "up to date") {
+		t.Errorf("second pin: exit %d, %q", code, out)
+	}
+	code, out, errOut = runHost(t, append([]string{"plugins", "list", "-o", "json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("list: exit %d, %s", code, errOut)
+	}
+	var plugins []struct {
+		Name   string
+		SHA256 string
+		ABI    int
+		Tasks  []struct{ Name string }
+	}
+	if err := json.Unmarshal([]byte(out), &plugins); err != nil {
+		t.Fatalf("list -o json: %v\n%s", err, out)
+	}
+	if len(plugins) != 1 || plugins[0].Name != "basic" || plugins[0].ABI != 1 || len(plugins[0].Tasks) != 4 || !strings.Contains(string(b), plugins[0].SHA256) {
+		t.Errorf("list -o json = %+v", plugins)
+	}
+	// A tampered module is refused by verify.
+	if err := os.WriteFile(manifest, []byte(strings.Replace(string(b), plugins[0].SHA256, strings.Repeat("0", 64), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := runHost(t, append([]string{"plugins", "verify"}, args...)...); code != 1 || !strings.Contains(errOut, "sha256 mismatch") {
+		t.Errorf("verify of a tampered manifest: exit %d, %q", code, errOut)
+	}
+}
