@@ -50,3 +50,7 @@ func AsTaskError(err error) (*TaskError, bool) {
 	ok := errors.As(err, &te)
 	return te, ok
 }
+
+// TaskMessage returns the message without the task and plugin prefix;
+// engine adapters store it.
+func (e *TaskError) TaskMessage() string { return e.Message }

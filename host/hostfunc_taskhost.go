@@ -61,7 +61,7 @@ func taskInfo(ctx context.Context, _ api.Module, stack []uint64) {
 	b, _ := json.Marshal(info)
 	off, err := inst.st.Mem.Write(b)
 	if err != nil {
-		panic(err)
+		inst.st.Fail(err.(*extism.Fault))
 	}
 	stack[0] = off
 }

@@ -43,7 +43,9 @@ type Manifest struct {
 	// Plugins lists the plugins in file order.
 	Plugins []PluginSpec `toml:"plugin"`
 
-	lines []string
+	lines    []string
+	headers  map[string][]int // header text -> 0-based lines
+	firstKey map[string]int   // key -> 1-based line of its first use
 }
 
 // Defaults are the manifest-wide defaults.
@@ -153,6 +155,7 @@ func LoadManifest(path string) (*Manifest, error) {
 // checked when plugins are loaded, not here.
 func ParseManifest(file string, data []byte) (*Manifest, error) {
 	m := &Manifest{File: file, lines: strings.Split(string(data), "\n")}
+	m.index()
 	md, err := toml.Decode(string(data), m)
 	if err != nil {
 		var pe toml.ParseError
@@ -262,21 +265,42 @@ func (m *Manifest) resolve(p string) string {
 	return filepath.Join(filepath.Dir(m.File), p)
 }
 
-// findLine returns the 1-based line of key inside the n-th (0-based)
-// occurrence of the table header, or of the header itself when key is
-// empty; 0 when not found.
-func (m *Manifest) findLine(header string, n int, key string) int {
-	seen := -1
+// index records where each table header and each key first appears, so
+// that errors can name lines without rescanning the file.
+func (m *Manifest) index() {
+	m.headers = map[string][]int{}
+	m.firstKey = map[string]int{}
 	for i, l := range m.lines {
 		t := strings.TrimSpace(l)
-		if t == header {
-			seen++
-			if seen == n && key == "" {
-				return i + 1
-			}
+		if strings.HasPrefix(t, "[") {
+			m.headers[t] = append(m.headers[t], i)
 			continue
 		}
-		if seen == n && key != "" && keyOf(t) == key {
+		if k := keyOf(t); k != "" {
+			if _, ok := m.firstKey[k]; !ok {
+				m.firstKey[k] = i + 1
+			}
+		}
+	}
+}
+
+// findLine returns the 1-based line of key inside the n-th (0-based)
+// occurrence of the table header (up to the next array-of-tables header),
+// or of the header itself when key is empty; 0 when not found.
+func (m *Manifest) findLine(header string, n int, key string) int {
+	at := m.headers[header]
+	if n < 0 || n >= len(at) {
+		return 0
+	}
+	if key == "" {
+		return at[n] + 1
+	}
+	for i := at[n] + 1; i < len(m.lines); i++ {
+		t := strings.TrimSpace(m.lines[i])
+		if strings.HasPrefix(t, "[[") {
+			return 0
+		}
+		if keyOf(t) == key {
 			return i + 1
 		}
 	}
@@ -284,14 +308,7 @@ func (m *Manifest) findLine(header string, n int, key string) int {
 }
 
 // findKeyLine returns the first line that sets key, or 0.
-func (m *Manifest) findKeyLine(key string) int {
-	for i, l := range m.lines {
-		if keyOf(strings.TrimSpace(l)) == key {
-			return i + 1
-		}
-	}
-	return 0
-}
+func (m *Manifest) findKeyLine(key string) int { return m.firstKey[key] }
 
 func keyOf(line string) string {
 	k, _, ok := strings.Cut(line, "=")

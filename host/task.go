@@ -71,11 +71,10 @@ func (t *Task) Run(ctx context.Context, input []byte, inv Invocation) ([]byte, e
 	}
 	inst, err := p.acquire(ctx)
 	if err != nil {
-		if te, ok := AsTaskError(err); ok {
-			te.Task = t.Name
-			return nil, te
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, &TaskError{Kind: abi.KindCanceled, Task: t.Name, Plugin: p.Name, Message: "canceled while waiting for a free instance: " + cerr.Error(), Retryable: true, Err: err}
 		}
-		return nil, &TaskError{Kind: abi.KindCanceled, Task: t.Name, Plugin: p.Name, Message: "gave up waiting for a free instance: " + err.Error(), Retryable: true, Err: err}
+		return nil, &TaskError{Kind: abi.KindTrap, Task: t.Name, Plugin: p.Name, Message: "starting an instance: " + err.Error(), Retryable: true, Err: err}
 	}
 	inst.task, inst.inv = t, inv
 	inst.uses++

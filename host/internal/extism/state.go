@@ -66,8 +66,11 @@ func (s *State) BeginCall(input []byte, deadline time.Time) error {
 	return s.Mem.SetInput(input)
 }
 
-// fail records f (unless a fault is already recorded) and aborts the call by
-// panicking; wazero turns the panic into the call's error.
+// Fail records f (unless a fault is already recorded) and aborts the call by
+// panicking; wazero turns the panic into the call's error. Only host
+// functions may call it.
+func (s *State) Fail(f *Fault) { s.fail(f) }
+
 func (s *State) fail(f *Fault) {
 	if s.Fault == nil {
 		s.Fault = f

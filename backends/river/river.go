@@ -1,0 +1,307 @@
+package river
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
+
+	"taskhost.dev/backends"
+)
+
+// Engine is the name this backend registers under.
+const Engine = "river"
+
+func init() {
+	backends.Register(Engine, Open)
+}
+
+// Open opens River on the database that cfg.URL (else DATABASE_URL) names;
+// see the package documentation.
+func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
+	url := cfg.URL
+	if url == "" {
+		url = os.Getenv("DATABASE_URL")
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = quietLogger()
+	}
+	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
+		return openPostgres(ctx, url, logger)
+	}
+	return openSQLite(ctx, strings.TrimPrefix(url, "sqlite://"), logger)
+}
+
+// quietLogger logs River's warnings and errors to standard error.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// jobArgs are the args of every taskhost job.
+type jobArgs struct {
+	Task    string          `json:"task"`
+	Input   json.RawMessage `json:"input"`
+	Timeout time.Duration   `json:"timeout,omitempty"`
+	Unique  string          `json:"unique,omitempty" river:"unique"`
+}
+
+func (jobArgs) Kind() string { return "taskhost" }
+
+// db is what the generic adapter needs from a driver-specific database.
+type db[TTx any] interface {
+	driver() riverdriver.Driver[TTx]
+	// complete completes job in the worker's own transaction and announces
+	// it to waiters.
+	complete(ctx context.Context, job *river.Job[jobArgs]) error
+	// subscribe starts watching job id; wait blocks until the job may have
+	// changed state (a notification, or the next poll), cancel stops.
+	subscribe(id int64) (wait func(ctx context.Context) error, cancel func())
+	// pollInterval is the worker's fetch poll interval.
+	pollInterval() time.Duration
+	close()
+	kind() string
+}
+
+// backend is the River backend over one database.
+type backend[TTx any] struct {
+	db     db[TTx]
+	logger *slog.Logger
+	client *river.Client[TTx] // insert-only client
+
+	mu    sync.RWMutex
+	tasks map[string]backends.TaskSpec
+}
+
+func newBackend[TTx any](ctx context.Context, d db[TTx], logger *slog.Logger) (*backend[TTx], error) {
+	migrator, err := rivermigrate.New(d.driver(), &rivermigrate.Config{Logger: logger})
+	if err == nil {
+		_, err = migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	}
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("river: migrating the %s database: %w", d.kind(), err)
+	}
+	client, err := river.NewClient(d.driver(), &river.Config{Logger: logger})
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("river: %w", err)
+	}
+	return &backend[TTx]{db: d, logger: logger, client: client, tasks: map[string]backends.TaskSpec{}}, nil
+}
+
+func (b *backend[TTx]) Engine() string { return Engine }
+
+func (b *backend[TTx]) Register(tasks ...backends.TaskSpec) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range tasks {
+		if t.Name == "" {
+			return errors.New("river: Register: a task has no name")
+		}
+		if t.Queue == "" {
+			t.Queue = river.QueueDefault
+		}
+		b.tasks[t.Name] = t
+	}
+	return nil
+}
+
+func (b *backend[TTx]) spec(task string) (backends.TaskSpec, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if t, ok := b.tasks[task]; ok {
+		return t, nil
+	}
+	if len(b.tasks) == 0 {
+		return backends.TaskSpec{Name: task, Queue: river.QueueDefault, MaxRetries: 3}, nil
+	}
+	known := make([]string, 0, len(b.tasks))
+	for n := range b.tasks {
+		known = append(known, n)
+	}
+	sort.Strings(known)
+	return backends.TaskSpec{}, &backends.UnknownTaskError{Task: task, Known: known}
+}
+
+func (b *backend[TTx]) Submit(ctx context.Context, task string, input json.RawMessage, opts ...backends.SubmitOption) (string, error) {
+	spec, err := b.spec(task)
+	if err != nil {
+		return "", err
+	}
+	if !json.Valid(input) {
+		return "", fmt.Errorf("river: submit %q: the input is not a valid JSON document", task)
+	}
+	args, ins := insertParams(spec, input, backends.ApplySubmitOptions(opts))
+	res, err := b.client.Insert(ctx, args, ins)
+	if err != nil {
+		return "", fmt.Errorf("river: submit %q: %w", task, err)
+	}
+	return strconv.FormatInt(res.Job.ID, 10), nil
+}
+
+// insertParams maps a task and its options onto River's job args and
+// insert options.
+func insertParams(spec backends.TaskSpec, input json.RawMessage, o backends.SubmitOptions) (jobArgs, *river.InsertOpts) {
+	args := jobArgs{Task: spec.Name, Input: input, Timeout: spec.Timeout, Unique: o.UniqueKey}
+	ins := &river.InsertOpts{Queue: spec.Queue, MaxAttempts: spec.MaxRetries + 1}
+	if o.Queue != "" {
+		ins.Queue = o.Queue
+	}
+	if o.MaxRetries != nil {
+		ins.MaxAttempts = *o.MaxRetries + 1
+	}
+	if o.Timeout > 0 {
+		args.Timeout = o.Timeout
+	}
+	if !o.RunAt.IsZero() {
+		ins.ScheduledAt = o.RunAt
+	}
+	if o.UniqueKey != "" {
+		ins.UniqueOpts = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+			rivertype.JobStateRunning, rivertype.JobStateScheduled,
+		}}
+	}
+	return args, ins
+}
+
+func parseID(id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("river: task id %q: %w (River ids are positive integers)", id, backends.ErrNotFound)
+	}
+	return n, nil
+}
+
+func (b *backend[TTx]) Result(ctx context.Context, id string) (backends.TaskResult, error) {
+	n, err := parseID(id)
+	if err != nil {
+		return backends.TaskResult{}, err
+	}
+	job, err := b.client.JobGet(ctx, n)
+	if errors.Is(err, river.ErrNotFound) {
+		return backends.TaskResult{}, fmt.Errorf("river: task %s: %w", id, backends.ErrNotFound)
+	}
+	if err != nil {
+		return backends.TaskResult{}, fmt.Errorf("river: reading task %s: %w", id, err)
+	}
+	return resultOf(job), nil
+}
+
+func (b *backend[TTx]) Wait(ctx context.Context, id string) (backends.TaskResult, error) {
+	n, err := parseID(id)
+	if err != nil {
+		return backends.TaskResult{}, err
+	}
+	wait, cancel := b.db.subscribe(n)
+	defer cancel()
+	for {
+		r, err := b.Result(ctx, id)
+		if err != nil || r.Status.Done() {
+			return r, err
+		}
+		if err := wait(ctx); err != nil {
+			return r, err
+		}
+	}
+}
+
+func (b *backend[TTx]) Close() error {
+	b.db.close()
+	return nil
+}
+
+// resultOf maps a River job row onto the common result model.
+func resultOf(job *rivertype.JobRow) backends.TaskResult {
+	var args jobArgs
+	_ = json.Unmarshal(job.EncodedArgs, &args)
+	r := backends.TaskResult{
+		ID: strconv.FormatInt(job.ID, 10), Task: args.Task, Queue: job.Queue,
+		Attempts: job.Attempt, EnqueuedAt: job.CreatedAt, Engine: Engine,
+	}
+	if job.AttemptedAt != nil {
+		r.StartedAt = *job.AttemptedAt
+	}
+	if job.FinalizedAt != nil {
+		r.FinishedAt = *job.FinalizedAt
+	}
+	if n := len(job.Errors); n > 0 {
+		r.Error = decodeError(job.Errors[n-1].Error)
+	}
+	switch job.State {
+	case rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled:
+		r.Status = backends.StatusPending
+		if job.Attempt > 0 {
+			r.Status = backends.StatusRetrying
+		}
+	case rivertype.JobStateRunning:
+		r.Status = backends.StatusRunning
+	case rivertype.JobStateRetryable:
+		r.Status = backends.StatusRetrying
+	case rivertype.JobStateCompleted:
+		r.Status = backends.StatusSucceeded
+		r.Output = compact(job.Output())
+		r.Error = nil
+	case rivertype.JobStateDiscarded:
+		r.Status = backends.StatusFailed
+	case rivertype.JobStateCancelled:
+		r.Status = backends.StatusCancelled
+		if r.Error != nil && !r.Error.Retryable {
+			r.Status = backends.StatusFailed
+		}
+	}
+	return r
+}
+
+// The worker stores a task's error as the JSON of a backends.TaskError, so
+// that its kind and verdict survive in River's errors column.
+type taskErr struct{ e *backends.TaskError }
+
+func (t taskErr) Error() string {
+	b, _ := json.Marshal(t.e)
+	return string(b)
+}
+
+func decodeError(s string) *backends.TaskError {
+	// A cancelled job's error reads "JobCancelError: {...}".
+	var e backends.TaskError
+	if i := strings.IndexByte(s, '{'); i >= 0 && json.Unmarshal([]byte(s[i:]), &e) == nil && e.Kind != "" {
+		return &e
+	}
+	// River's own errors (a timeout, a panic, a cancelled job).
+	kind := "failed"
+	switch {
+	case strings.Contains(s, "deadline exceeded"), strings.Contains(s, "timeout"):
+		kind = "timeout"
+	case strings.Contains(s, "PanicError"), strings.Contains(s, "panic"):
+		kind = "trap"
+	}
+	return &backends.TaskError{Kind: kind, Message: s, Retryable: true}
+}
+
+// compact returns out without insignificant space (PostgreSQL's jsonb adds
+// some), or null when empty.
+func compact(out []byte) json.RawMessage {
+	if len(out) == 0 {
+		return json.RawMessage("null")
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, out) != nil {
+		return out
+	}
+	return b.Bytes()
+}
