@@ -27,8 +27,8 @@ func TestCommands(t *testing.T) {
 	cache := t.TempDir()
 	common := []string{"--plugins-dir", dir, "--cache-dir", cache}
 	cases := []struct {
-		args       []string
-		code       int
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{[]string{"run", "add", `{"a":2,"b":3}`}, 0, `{"sum":5}`, ""},
