@@ -15,9 +15,9 @@ import (
 // output or error to the host. Call it from the task's //go:wasmexport stub
 // and return its result.
 func Serve(name string) int32 {
-	mu.Lock()
+	// WebAssembly runs one goroutine at a time here and tasks are registered
+	// in init, so the map is read without the lock.
 	t, ok := tasks[name]
-	mu.Unlock()
 	if !ok {
 		raw.Error(abi.EncodeError(abi.Error{Message: fmt.Sprintf("task %q is exported but not registered with sdk.Register", name)}))
 		return 1
