@@ -25,14 +25,25 @@ import (
 const usage = `host: the WebAssembly task host.
 
 Usage:
-  host run TASK [JSON]       run one task in the sandbox and print its JSON output
+  host worker [--backend B] [--queues a,b] [--concurrency N] [--name N] [--health-addr :8080]
+                             run the tasks the engine hands out, until SIGTERM
+  host submit TASK [JSON] [--queue Q] [--wait]
+                             submit a task; print its id (or, with --wait, its result)
+  host result ID             print a task's state now
+  host wait ID               wait for a task and print its result
+  host tasks                 list the tasks of the loaded plugins
+  host health                check config, plugins and engine; exit 0 or 1
+  host run TASK [JSON]       run one task in the sandbox, no engine, and print its JSON output
   host plugins list          list the plugins, their tasks, digests, limits and ABI
   host plugins verify        load and check every plugin; exit 1 on any problem
   host plugins pin           write each manifest plugin's sha256 into the manifest
 
 Every command takes --manifest (env TASKHOST_MANIFEST, default manifest.toml),
---plugins-dir (env TASKHOST_PLUGINS_DIR, default plugins) and --cache-dir
-(env TASKHOST_CACHE_DIR). Run "host COMMAND --help" for its flags.
+--plugins-dir (env TASKHOST_PLUGINS_DIR, default plugins), --cache-dir
+(env TASKHOST_CACHE_DIR), --log-level and --log-format. Engine commands take
+--backend (env TASK_BACKEND_TYPE, default river: a SQLite file, no server)
+and --backend-url (default from the engine's own variable, e.g. DATABASE_URL).
+Run "host COMMAND --help" for its flags.
 `
 
 func main() {
@@ -66,6 +77,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdRun(ctx, args[1:], stdin, stdout, stderr)
 	case "plugins":
 		err = cmdPlugins(ctx, args[1:], stdout, stderr)
+	case "worker":
+		err = cmdWorker(ctx, args[1:], stdout, stderr)
+	case "submit":
+		err = cmdSubmit(ctx, args[1:], stdin, stdout, stderr)
+	case "result":
+		err = cmdResult(ctx, false, args[1:], stdout, stderr)
+	case "wait":
+		err = cmdResult(ctx, true, args[1:], stdout, stderr)
+	case "tasks":
+		err = cmdTasks(ctx, args[1:], stdout, stderr)
+	case "health":
+		err = cmdHealth(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "host: unknown command %q\n\n%s", args[0], usage)
 		return 2

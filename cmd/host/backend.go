@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"taskhost.dev/abi"
+	"taskhost.dev/backends"
+	_ "taskhost.dev/backends/river" // the embedded default engine
+	"taskhost.dev/host"
+)
+
+// DefaultBackend is the engine used when neither --backend nor
+// TASK_BACKEND_TYPE names one: River on a SQLite file, no server needed.
+const DefaultBackend = "river"
+
+// backendFlags select and configure the engine. Precedence: flag, then
+// environment, then default.
+type backendFlags struct {
+	engine string
+	url    string
+}
+
+func (f *backendFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.engine, "backend", envOr("TASK_BACKEND_TYPE", DefaultBackend), "task `engine`: "+strings.Join(backends.Engines(), ", ")+" (env TASK_BACKEND_TYPE)")
+	fs.StringVar(&f.url, "backend-url", "", "the engine's `URL`; default from the engine's own variable (river: DATABASE_URL, else the SQLite file taskhost.db)")
+}
+
+func (f *backendFlags) open(ctx context.Context, hf *hostFlags, stderr io.Writer) (backends.Backend, error) {
+	logger, err := hf.logger(stderr)
+	if err != nil {
+		return nil, err
+	}
+	return backends.Open(ctx, f.engine, backends.Config{URL: f.url, Logger: logger})
+}
+
+// specs returns the host's tasks as the engine registers them.
+func specs(h *host.Host) []backends.TaskSpec {
+	var out []backends.TaskSpec
+	for _, t := range h.Tasks() {
+		out = append(out, backends.TaskSpec{Name: t.Name, Queue: t.Queue, MaxRetries: t.MaxRetries, Timeout: t.Timeout})
+	}
+	return out
+}
+
+// handler runs the engine's tasks in the host's sandbox: the one place
+// where engines meet WebAssembly.
+type handler struct {
+	h       *host.Host
+	metrics *metrics
+}
+
+func (w handler) ProcessTask(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+	task, ok := w.h.Task(t.Name)
+	if !ok {
+		_, err := w.h.Run(ctx, t.Name, t.Input, host.Invocation{})
+		w.metrics.observe(t.Name, "", 0, err)
+		return nil, err
+	}
+	inv := host.Invocation{ID: t.ID, Attempt: t.Attempt, OnProgress: func(abi.Progress) { t.Heartbeat() }}
+	start := nowFunc()
+	out, err := task.Run(ctx, t.Input, inv)
+	w.metrics.observe(t.Name, task.Plugin.Name, nowFunc().Sub(start), err)
+	return out, err
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// queuesFromEnv returns TASK_QUEUES, honoured only outside production
+// (ENVIRONMENT != prod), as in the seed design: production workers name
+// their queues explicitly.
+func queuesFromEnv() []string {
+	if strings.EqualFold(os.Getenv("ENVIRONMENT"), "prod") || strings.EqualFold(os.Getenv("ENVIRONMENT"), "production") {
+		return nil
+	}
+	return splitList(os.Getenv("TASK_QUEUES"))
+}
+
+func writeResult(w io.Writer, r backends.TaskResult, format string) error {
+	if format == "json" {
+		return writeJSON(w, r)
+	}
+	fmt.Fprintf(w, "id        %s\ntask      %s\nqueue     %s\nstatus    %s\nattempts  %d\nengine    %s\n", r.ID, r.Task, r.Queue, r.Status, r.Attempts, r.Engine)
+	if !r.EnqueuedAt.IsZero() {
+		fmt.Fprintf(w, "enqueued  %s\n", r.EnqueuedAt.Format("2006-01-02 15:04:05.000"))
+	}
+	if !r.FinishedAt.IsZero() && !r.StartedAt.IsZero() {
+		fmt.Fprintf(w, "ran       %s\n", r.FinishedAt.Sub(r.StartedAt).Round(100_000))
+	}
+	if r.Error != nil {
+		fmt.Fprintf(w, "error     %s: %s (retryable=%v)\n", r.Error.Kind, r.Error.Message, r.Error.Retryable)
+	}
+	if len(r.Output) > 0 {
+		fmt.Fprintf(w, "output    %s\n", r.Output)
+	}
+	return nil
+}

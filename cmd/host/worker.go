@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"taskhost.dev/backends"
+)
+
+const workerSynopsis = `Usage: host worker [flags]
+
+Runs the host as a worker: loads and verifies the plugins, registers their
+tasks with the engine, and runs them in the sandbox as the engine hands them
+out, until SIGINT or SIGTERM; then it stops taking tasks and lets the running
+ones finish within --grace.
+
+Queues: --queues, else TASK_QUEUES (ignored when ENVIRONMENT=prod), else
+every queue of the loaded tasks.`
+
+func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var hf hostFlags
+	var bf backendFlags
+	fs := newFlagSet("host worker", workerSynopsis, stderr)
+	hf.register(fs)
+	bf.register(fs)
+	queues := fs.String("queues", "", "comma-separated `queues` to serve")
+	concurrency := fs.Int("concurrency", 0, "tasks run at once per queue (`N`); the engine adapter's default when 0")
+	name := fs.String("name", "", "worker `name`; default worker-<hostname>-<queues>")
+	healthAddr := fs.String("health-addr", envOr("TASKHOST_HEALTH_ADDR", ""), "serve /healthz, /readyz and /metrics on this `address` (env TASKHOST_HEALTH_ADDR)")
+	grace := fs.Duration("grace", backends.DefaultGrace, "how long running tasks may take to finish after a stop `signal`")
+	pos, err := hf.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("unexpected arguments %q", pos)
+	}
+	logger, err := hf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	h, err := hf.load(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer h.Close(context.Background())
+	loaded := time.Since(start)
+	b, err := bf.open(ctx, &hf, stderr)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.Register(specs(h)...); err != nil {
+		return err
+	}
+	qs := splitList(*queues)
+	if len(qs) == 0 {
+		qs = queuesFromEnv()
+	}
+	if *name == "" {
+		host, _ := os.Hostname()
+		label := "all"
+		if len(qs) > 0 {
+			label = strings.Join(qs, "_")
+		}
+		*name = fmt.Sprintf("worker-%s-%s", host, label)
+	}
+	m := newMetrics(h)
+	if *healthAddr != "" {
+		hs, err := startHealth(*healthAddr, h, b, m, []check{{Name: "config", OK: true, Message: "flags and environment valid"}, pluginsCheck(h, loaded)}, nil)
+		if err != nil {
+			return err
+		}
+		defer hs.close()
+	}
+	logger.Info("worker started", "name", *name, "engine", b.Engine(), "queues", qs, "tasks", len(h.Tasks()), "plugins", len(h.Plugins()), "startup", time.Since(start).Round(time.Millisecond))
+	err = b.Work(ctx, backends.WorkerOptions{Queues: qs, Concurrency: *concurrency, Name: *name, Grace: *grace}, handler{h: h, metrics: m})
+	logger.Info("worker stopped", "name", *name, "err", err)
+	return err
+}
