@@ -105,6 +105,9 @@ func Run(t *testing.T, engine string, cfg backends.Config) {
 		{"UnknownID", testUnknownID},
 		{"Concurrent1000", testConcurrent1000},
 		{"GracefulDrain", testGracefulDrain},
+		{"SequentialWorkflow", testSequentialWorkflow},
+		{"ParallelWorkflow", testParallelWorkflow},
+		{"FailedWorkflow", testFailedWorkflow},
 		{"KilledWorker", testKilledWorker},
 	}
 	for _, tc := range tests {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -26,7 +25,7 @@ type pgDB struct {
 	logger *slog.Logger
 
 	mu        sync.Mutex
-	waiters   map[int64]map[chan struct{}]bool
+	waiters   map[string]map[chan struct{}]bool
 	listening bool
 	stop      context.CancelFunc
 }
@@ -42,7 +41,7 @@ func openPostgres(ctx context.Context, url string, logger *slog.Logger) (*backen
 		}
 		return nil, fmt.Errorf("river: connecting to PostgreSQL: %w (check DATABASE_URL)", err)
 	}
-	return newBackend[pgx.Tx](ctx, &pgDB{url: url, pool: pool, drv: riverpgxv5.New(pool), logger: logger, waiters: map[int64]map[chan struct{}]bool{}}, logger)
+	return newBackend[pgx.Tx](ctx, &pgDB{url: url, pool: pool, drv: riverpgxv5.New(pool), logger: logger, waiters: map[string]map[chan struct{}]bool{}}, logger)
 }
 
 func (d *pgDB) driver() riverdriver.Driver[pgx.Tx] { return d.drv }
@@ -58,25 +57,37 @@ func (d *pgDB) close() {
 	d.pool.Close()
 }
 
-func (d *pgDB) complete(ctx context.Context, job *river.Job[jobArgs]) error {
-	tx, err := d.pool.Begin(ctx)
+func (d *pgDB) begin(ctx context.Context) (pgx.Tx, error)   { return d.pool.Begin(ctx) }
+func (d *pgDB) commit(ctx context.Context, tx pgx.Tx) error { return tx.Commit(ctx) }
+func (d *pgDB) rollback(ctx context.Context, tx pgx.Tx)     { tx.Rollback(ctx) }
+
+func (d *pgDB) exec(ctx context.Context, tx pgx.Tx, q string, args ...any) error {
+	_, err := tx.Exec(ctx, q, args...)
+	return err
+}
+
+func (d *pgDB) query(ctx context.Context, tx pgx.Tx, q string, args ...any) (rows, error) {
+	r, err := tx.Query(ctx, q, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, strconv.FormatInt(job.ID, 10)); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
+	return r, nil
+}
+
+func (d *pgDB) completeJobTx(ctx context.Context, tx pgx.Tx, job *river.Job[jobArgs]) error {
+	_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+	return err
+}
+
+func (d *pgDB) notify(ctx context.Context, tx pgx.Tx, key string) error {
+	_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", notifyChannel, key)
+	return err
 }
 
 // subscribe registers a waiter for id with the shared listener. Failures
 // and retries are finished by River itself, without a notification, so the
 // waiter also wakes every 100 ms.
-func (d *pgDB) subscribe(id int64) (func(context.Context) error, func()) {
+func (d *pgDB) subscribe(id string) (func(context.Context) error, func()) {
 	ch := make(chan struct{}, 1)
 	d.mu.Lock()
 	if d.waiters[id] == nil {
@@ -143,12 +154,8 @@ func (d *pgDB) listenOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		id, err := strconv.ParseInt(n.Payload, 10, 64)
-		if err != nil {
-			continue
-		}
 		d.mu.Lock()
-		for ch := range d.waiters[id] {
+		for ch := range d.waiters[n.Payload] {
 			select {
 			case ch <- struct{}{}:
 			default:

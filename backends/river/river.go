@@ -57,6 +57,14 @@ type jobArgs struct {
 	Input   json.RawMessage `json:"input"`
 	Timeout time.Duration   `json:"timeout,omitempty"`
 	Unique  string          `json:"unique,omitempty" river:"unique"`
+	WF      *wfRef          `json:"wf,omitempty"`
+}
+
+// wfRef places a job in a workflow.
+type wfRef struct {
+	ID    string `json:"id"`
+	Stage int    `json:"stage"`
+	Index int    `json:"index"`
 }
 
 func (jobArgs) Kind() string { return "taskhost" }
@@ -64,16 +72,31 @@ func (jobArgs) Kind() string { return "taskhost" }
 // db is what the generic adapter needs from a driver-specific database.
 type db[TTx any] interface {
 	driver() riverdriver.Driver[TTx]
-	// complete completes job in the worker's own transaction and announces
-	// it to waiters.
-	complete(ctx context.Context, job *river.Job[jobArgs]) error
-	// subscribe starts watching job id; wait blocks until the job may have
-	// changed state (a notification, or the next poll), cancel stops.
-	subscribe(id int64) (wait func(ctx context.Context) error, cancel func())
+	begin(ctx context.Context) (TTx, error)
+	commit(ctx context.Context, tx TTx) error
+	rollback(ctx context.Context, tx TTx)
+	// exec and query run SQL (with $1-style parameters) in tx.
+	exec(ctx context.Context, tx TTx, q string, args ...any) error
+	query(ctx context.Context, tx TTx, q string, args ...any) (rows, error)
+	// completeJobTx completes job in tx (river.JobCompleteTx).
+	completeJobTx(ctx context.Context, tx TTx, job *river.Job[jobArgs]) error
+	// notify announces in tx that the task or workflow key changed.
+	notify(ctx context.Context, tx TTx, key string) error
+	// subscribe starts watching key; wait blocks until it may have changed
+	// (a notification, or the next poll), cancel stops.
+	subscribe(key string) (wait func(ctx context.Context) error, cancel func())
 	// pollInterval is the worker's fetch poll interval.
 	pollInterval() time.Duration
 	close()
 	kind() string
+}
+
+// rows is the part of *sql.Rows and pgx.Rows the adapter uses.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
 }
 
 // backend is the River backend over one database.
@@ -90,6 +113,9 @@ func newBackend[TTx any](ctx context.Context, d db[TTx], logger *slog.Logger) (*
 	migrator, err := rivermigrate.New(d.driver(), &rivermigrate.Config{Logger: logger})
 	if err == nil {
 		_, err = migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	}
+	if err == nil {
+		err = migrateWorkflows(ctx, d)
 	}
 	if err != nil {
 		d.close()
@@ -207,7 +233,7 @@ func (b *backend[TTx]) Wait(ctx context.Context, id string) (backends.TaskResult
 	if err != nil {
 		return backends.TaskResult{}, err
 	}
-	wait, cancel := b.db.subscribe(n)
+	wait, cancel := b.db.subscribe(strconv.FormatInt(n, 10))
 	defer cancel()
 	for {
 		r, err := b.Result(ctx, id)

@@ -51,21 +51,38 @@ func (d *sqliteDB) kind() string                        { return "SQLite" }
 func (d *sqliteDB) close()                              { d.sql.Close() }
 func (d *sqliteDB) pollInterval() time.Duration         { return 20 * time.Millisecond }
 
-func (d *sqliteDB) complete(ctx context.Context, job *river.Job[jobArgs]) error {
-	tx, err := d.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if _, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job); err != nil {
-		return err
-	}
-	return tx.Commit()
+func (d *sqliteDB) begin(ctx context.Context) (*sql.Tx, error) { return d.sql.BeginTx(ctx, nil) }
+func (d *sqliteDB) commit(_ context.Context, tx *sql.Tx) error { return tx.Commit() }
+func (d *sqliteDB) rollback(_ context.Context, tx *sql.Tx)     { tx.Rollback() }
+
+func (d *sqliteDB) exec(ctx context.Context, tx *sql.Tx, q string, args ...any) error {
+	_, err := tx.ExecContext(ctx, q, args...)
+	return err
 }
+
+func (d *sqliteDB) query(ctx context.Context, tx *sql.Tx, q string, args ...any) (rows, error) {
+	r, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{r}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
+
+func (d *sqliteDB) completeJobTx(ctx context.Context, tx *sql.Tx, job *river.Job[jobArgs]) error {
+	_, err := river.JobCompleteTx[*riversqlite.Driver](ctx, tx, job)
+	return err
+}
+
+// notify does nothing: SQLite has no notification; waiters poll.
+func (d *sqliteDB) notify(context.Context, *sql.Tx, string) error { return nil }
 
 // subscribe polls: SQLite has no notification. The interval starts at 2 ms
 // and doubles up to 100 ms.
-func (d *sqliteDB) subscribe(int64) (func(context.Context) error, func()) {
+func (d *sqliteDB) subscribe(string) (func(context.Context) error, func()) {
 	interval := 2 * time.Millisecond
 	return func(ctx context.Context) error {
 		t := time.NewTimer(interval)

@@ -45,6 +45,11 @@ func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	out, err := w.h.ProcessTask(ctx, t)
 	if err != nil {
 		te := backends.ErrorOf(err)
+		if job.Args.WF != nil && (!te.Retryable || job.Attempt >= job.MaxAttempts) {
+			if ferr := w.b.failWorkflow(context.WithoutCancel(ctx), job.Args.WF, te); ferr != nil {
+				w.b.logger.Error("river: marking a workflow failed", "workflow", job.Args.WF.ID, "err", ferr)
+			}
+		}
 		if !te.Retryable {
 			return river.JobCancel(taskErr{te})
 		}
@@ -56,7 +61,30 @@ func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	if err := river.RecordOutput(ctx, out); err != nil {
 		return taskErr{&backends.TaskError{Kind: "failed", Message: "recording the output: " + err.Error(), Retryable: false}}
 	}
-	return w.b.db.complete(ctx, job)
+	return w.b.complete(ctx, job, out)
+}
+
+// complete completes job in the worker's own transaction, advances its
+// workflow (inserting the next stage in the same transaction), and
+// announces both to waiters.
+func (b *backend[TTx]) complete(ctx context.Context, job *river.Job[jobArgs], out json.RawMessage) error {
+	tx, err := b.db.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.db.rollback(context.WithoutCancel(ctx), tx)
+	if err := b.db.completeJobTx(ctx, tx, job); err != nil {
+		return err
+	}
+	if job.Args.WF != nil {
+		if err := b.advance(ctx, tx, job.Args.WF, out); err != nil {
+			return fmt.Errorf("advancing workflow %s: %w", job.Args.WF.ID, err)
+		}
+	}
+	if err := b.db.notify(ctx, tx, strconv.FormatInt(job.ID, 10)); err != nil {
+		return err
+	}
+	return b.db.commit(ctx, tx)
 }
 
 // Work runs a River worker on opts.Queues until ctx ends, then drains.

@@ -1,0 +1,332 @@
+package river
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"taskhost.dev/backends"
+)
+
+// Workflows on River: a workflow is a row in taskhost_workflow (its
+// definition, current stage, and how many steps of that stage are still
+// running) and one row per submitted step in taskhost_workflow_step. A
+// step is an ordinary job whose args point at its workflow. The worker
+// that completes a step does, in the one transaction that completes the
+// job: record the step's output, decrement the stage's pending count, and,
+// when it reaches zero, insert the next stage's jobs (or finish the
+// workflow). So a crash never loses or doubles a step: either all of it
+// commits or none of it does, and River retries the job.
+
+var workflowSchema = []string{
+	`CREATE TABLE IF NOT EXISTS taskhost_workflow (
+		id TEXT PRIMARY KEY,
+		name TEXT NOT NULL,
+		definition TEXT NOT NULL,
+		status TEXT NOT NULL,
+		stage INTEGER NOT NULL,
+		pending INTEGER NOT NULL,
+		output TEXT,
+		error TEXT,
+		created_at TEXT NOT NULL,
+		finished_at TEXT
+	)`,
+	`CREATE TABLE IF NOT EXISTS taskhost_workflow_step (
+		workflow_id TEXT NOT NULL,
+		stage INTEGER NOT NULL,
+		idx INTEGER NOT NULL,
+		task TEXT NOT NULL,
+		job_id BIGINT NOT NULL,
+		output TEXT,
+		PRIMARY KEY (workflow_id, stage, idx)
+	)`,
+}
+
+func migrateWorkflows[TTx any](ctx context.Context, d db[TTx]) error {
+	tx, err := d.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.rollback(ctx, tx)
+	for _, q := range workflowSchema {
+		if err := d.exec(ctx, tx, q); err != nil {
+			return fmt.Errorf("creating the workflow tables: %w", err)
+		}
+	}
+	return d.commit(ctx, tx)
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+func newWorkflowID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return "wf_" + hex.EncodeToString(b)
+}
+
+// SubmitWorkflow implements backends.Workflows.
+func (b *backend[TTx]) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
+	if err := wf.Validate(); err != nil {
+		return "", fmt.Errorf("river: %w: %v", backends.ErrWorkflowInvalid, err)
+	}
+	for _, st := range wf.Stages {
+		for _, s := range st.Steps {
+			if _, err := b.spec(s.Task); err != nil {
+				return "", fmt.Errorf("river: workflow %q: %w", wf.Name, err)
+			}
+		}
+	}
+	if !json.Valid(input) {
+		return "", fmt.Errorf("river: workflow %q: the input is not a valid JSON document", wf.Name)
+	}
+	def, _ := json.Marshal(wf)
+	id := newWorkflowID()
+	tx, err := b.db.begin(ctx)
+	if err != nil {
+		return "", fmt.Errorf("river: submit workflow: %w", err)
+	}
+	defer b.db.rollback(context.WithoutCancel(ctx), tx)
+	if err := b.db.exec(ctx, tx, `INSERT INTO taskhost_workflow (id, name, definition, status, stage, pending, created_at)
+		VALUES ($1, $2, $3, 'running', 0, $4, $5)`, id, wf.Name, string(def), len(wf.Stages[0].Steps), now()); err != nil {
+		return "", fmt.Errorf("river: submit workflow: %w", err)
+	}
+	if err := b.insertStage(ctx, tx, b.client, &wf, id, 0, input); err != nil {
+		return "", fmt.Errorf("river: submit workflow: %w", err)
+	}
+	return id, b.db.commit(ctx, tx)
+}
+
+// insertStage inserts the jobs of one stage, each with its composed input.
+func (b *backend[TTx]) insertStage(ctx context.Context, tx TTx, client *river.Client[TTx], wf *backends.Workflow, id string, stage int, value json.RawMessage) error {
+	for i, step := range wf.Stages[stage].Steps {
+		in, err := backends.StepInput(value, step.Params)
+		if err != nil {
+			return fmt.Errorf("stage %d step %d (%s): %w", stage+1, i+1, step.Task, err)
+		}
+		spec, err := b.spec(step.Task)
+		if err != nil {
+			return err
+		}
+		args, opts := insertParams(spec, in, backends.SubmitOptions{})
+		args.WF = &wfRef{ID: id, Stage: stage, Index: i}
+		res, err := client.InsertTx(ctx, tx, args, opts)
+		if err != nil {
+			return err
+		}
+		if err := b.db.exec(ctx, tx, `INSERT INTO taskhost_workflow_step (workflow_id, stage, idx, task, job_id) VALUES ($1, $2, $3, $4, $5)`,
+			id, stage, i, step.Task, res.Job.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advance records a completed step and, when its stage is done, starts the
+// next stage or finishes the workflow; all in tx.
+func (b *backend[TTx]) advance(ctx context.Context, tx TTx, ref *wfRef, out json.RawMessage) error {
+	if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow_step SET output = $1 WHERE workflow_id = $2 AND stage = $3 AND idx = $4`,
+		string(out), ref.ID, ref.Stage, ref.Index); err != nil {
+		return err
+	}
+	r, err := b.db.query(ctx, tx, `UPDATE taskhost_workflow SET pending = pending - 1
+		WHERE id = $1 AND stage = $2 AND status = 'running' RETURNING pending, definition`, ref.ID, ref.Stage)
+	if err != nil {
+		return err
+	}
+	var pending int
+	var def string
+	found := r.Next()
+	if found {
+		err = r.Scan(&pending, &def)
+	}
+	if err == nil {
+		err = r.Err()
+	}
+	r.Close()
+	if err != nil || !found || pending > 0 {
+		return err // a failed or cancelled workflow, or a stage still running
+	}
+	var wf backends.Workflow
+	if err := json.Unmarshal([]byte(def), &wf); err != nil {
+		return err
+	}
+	outputs, err := b.stageOutputs(ctx, tx, ref.ID, ref.Stage, len(wf.Stages[ref.Stage].Steps))
+	if err != nil {
+		return err
+	}
+	value := backends.StageOutput(outputs)
+	next := ref.Stage + 1
+	if next == len(wf.Stages) {
+		if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow SET status = 'succeeded', output = $1, finished_at = $2 WHERE id = $3`,
+			string(value), now(), ref.ID); err != nil {
+			return err
+		}
+		return b.db.notify(ctx, tx, ref.ID)
+	}
+	if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow SET stage = $1, pending = $2 WHERE id = $3`,
+		next, len(wf.Stages[next].Steps), ref.ID); err != nil {
+		return err
+	}
+	client := river.ClientFromContext[TTx](ctx)
+	if client == nil {
+		client = b.client
+	}
+	return b.insertStage(ctx, tx, client, &wf, ref.ID, next, value)
+}
+
+func (b *backend[TTx]) stageOutputs(ctx context.Context, tx TTx, id string, stage, n int) ([]json.RawMessage, error) {
+	r, err := b.db.query(ctx, tx, `SELECT idx, output FROM taskhost_workflow_step WHERE workflow_id = $1 AND stage = $2 ORDER BY idx`, id, stage)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	outputs := make([]json.RawMessage, n)
+	for r.Next() {
+		var idx int
+		var out sql.NullString
+		if err := r.Scan(&idx, &out); err != nil {
+			return nil, err
+		}
+		if idx >= 0 && idx < n {
+			outputs[idx] = compact([]byte(out.String))
+		}
+	}
+	return outputs, r.Err()
+}
+
+// failWorkflow marks the workflow failed by a step's final error.
+func (b *backend[TTx]) failWorkflow(ctx context.Context, ref *wfRef, te *backends.TaskError) error {
+	tx, err := b.db.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer b.db.rollback(ctx, tx)
+	e, _ := json.Marshal(struct {
+		*backends.TaskError
+		Stage int `json:"stage"`
+		Index int `json:"index"`
+	}{te, ref.Stage, ref.Index})
+	if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow SET status = 'failed', error = $1, finished_at = $2 WHERE id = $3 AND status = 'running'`,
+		string(e), now(), ref.ID); err != nil {
+		return err
+	}
+	if err := b.db.notify(ctx, tx, ref.ID); err != nil {
+		return err
+	}
+	return b.db.commit(ctx, tx)
+}
+
+// WorkflowResult implements backends.Workflows.
+func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (backends.WorkflowResult, error) {
+	tx, err := b.db.begin(ctx)
+	if err != nil {
+		return backends.WorkflowResult{}, err
+	}
+	defer b.db.rollback(ctx, tx)
+	r, err := b.db.query(ctx, tx, `SELECT name, definition, status, output, error, created_at, finished_at FROM taskhost_workflow WHERE id = $1`, id)
+	if err != nil {
+		return backends.WorkflowResult{}, fmt.Errorf("river: reading workflow %s: %w", id, err)
+	}
+	res := backends.WorkflowResult{ID: id, Engine: Engine}
+	var def, status, created string
+	var output, errText, finished sql.NullString
+	found := r.Next()
+	if found {
+		err = r.Scan(&res.Workflow, &def, &status, &output, &errText, &created, &finished)
+	}
+	if err == nil {
+		err = r.Err()
+	}
+	r.Close()
+	if err != nil {
+		return res, fmt.Errorf("river: reading workflow %s: %w", id, err)
+	}
+	if !found {
+		return res, fmt.Errorf("river: workflow %s: %w", id, backends.ErrNotFound)
+	}
+	res.Status = backends.Status(status)
+	if status == "running" {
+		res.Status = backends.StatusRunning
+	}
+	res.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, created)
+	if finished.Valid {
+		res.FinishedAt, _ = time.Parse(time.RFC3339Nano, finished.String)
+	}
+	if output.Valid {
+		res.Output = compact([]byte(output.String))
+	}
+	failed := [2]int{-1, -1}
+	if errText.Valid {
+		res.Error = decodeError(errText.String)
+		var at struct{ Stage, Index int }
+		if json.Unmarshal([]byte(errText.String), &at) == nil {
+			failed = [2]int{at.Stage, at.Index}
+		}
+	}
+	var wf backends.Workflow
+	if err := json.Unmarshal([]byte(def), &wf); err != nil {
+		return res, err
+	}
+	jobIDs := map[[2]int]int64{}
+	sr, err := b.db.query(ctx, tx, `SELECT stage, idx, job_id FROM taskhost_workflow_step WHERE workflow_id = $1`, id)
+	if err != nil {
+		return res, err
+	}
+	for sr.Next() {
+		var stage, idx int
+		var job int64
+		if err := sr.Scan(&stage, &idx, &job); err != nil {
+			sr.Close()
+			return res, err
+		}
+		jobIDs[[2]int{stage, idx}] = job
+	}
+	sr.Close()
+	b.db.rollback(ctx, tx)
+	for i, st := range wf.Stages {
+		for j, s := range st.Steps {
+			step := backends.StepResult{Stage: i, Index: j, Task: s.Task, Status: backends.StatusPending}
+			if job, ok := jobIDs[[2]int{i, j}]; ok {
+				step.TaskID = strconv.FormatInt(job, 10)
+				if tr, err := b.Result(ctx, step.TaskID); err == nil {
+					step.Status, step.Output, step.Error = tr.Status, tr.Output, tr.Error
+				} else if !errors.Is(err, backends.ErrNotFound) {
+					return res, err
+				}
+			}
+			switch {
+			case [2]int{i, j} == failed && !step.Status.Done():
+				// The workflow records the failure before River finishes
+				// the job's row.
+				step.Status, step.Error = backends.StatusFailed, res.Error
+			case res.Status.Done() && !step.Status.Done() && step.TaskID == "":
+				step.Status = backends.StatusCancelled
+			}
+			res.Steps = append(res.Steps, step)
+		}
+	}
+	return res, nil
+}
+
+// WaitWorkflow implements backends.Workflows.
+func (b *backend[TTx]) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
+	wait, cancel := b.db.subscribe(id)
+	defer cancel()
+	for {
+		r, err := b.WorkflowResult(ctx, id)
+		if err != nil || r.Status.Done() {
+			return r, err
+		}
+		if err := wait(ctx); err != nil {
+			return r, err
+		}
+	}
+}
