@@ -57,11 +57,12 @@ func DefaultCacheDir() string {
 // Host holds the loaded plugins and runs their tasks. It is safe for
 // concurrent use.
 type Host struct {
-	plugins []*Plugin
-	tasks   map[string]*Task
-	names   []string
-	cache   wazero.CompilationCache
-	logger  *slog.Logger
+	plugins   []*Plugin
+	workflows []WorkflowSpec
+	tasks     map[string]*Task
+	names     []string
+	cache     wazero.CompilationCache
+	logger    *slog.Logger
 }
 
 // Load reads the manifest and the plugins folder, verifies every module
@@ -121,6 +122,16 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	if err := h.register(m); err != nil {
 		errs = append(errs, err)
 	}
+	pluginsOK := len(errs) == 0 // else a workflow's task may be missing for that reason
+	for i, w := range m.Workflows {
+		for _, t := range w.tasks() {
+			if _, ok := h.tasks[t]; !ok && pluginsOK {
+				errs = append(errs, &ManifestError{File: m.File, Line: m.findLine("[[workflow]]", i, ""),
+					Msg: fmt.Sprintf("workflow %q: no loaded plugin serves task %q", w.Name, t)})
+			}
+		}
+	}
+	h.workflows = m.Workflows
 	if len(errs) > 0 {
 		h.Close(ctx)
 		return nil, errors.Join(errs...)
@@ -282,6 +293,33 @@ func (h *Host) Tasks() []*Task {
 func (h *Host) Task(name string) (*Task, bool) {
 	t, ok := h.tasks[name]
 	return t, ok
+}
+
+// Workflows returns the workflows the manifest defines.
+func (h *Host) Workflows() []WorkflowSpec { return append([]WorkflowSpec(nil), h.workflows...) }
+
+// Workflow returns the manifest's workflow of that name.
+func (h *Host) Workflow(name string) (WorkflowSpec, bool) {
+	for _, w := range h.workflows {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return WorkflowSpec{}, false
+}
+
+// tasks lists the task names a workflow uses.
+func (w WorkflowSpec) tasks() []string {
+	var out []string
+	for _, s := range w.Steps {
+		if s.Task != "" {
+			out = append(out, s.Task)
+		}
+		for _, p := range s.Parallel {
+			out = append(out, p.Task)
+		}
+	}
+	return out
 }
 
 // Plugins returns the loaded plugins in load order.

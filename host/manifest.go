@@ -42,6 +42,8 @@ type Manifest struct {
 	Defaults Defaults `toml:"defaults"`
 	// Plugins lists the plugins in file order.
 	Plugins []PluginSpec `toml:"plugin"`
+	// Workflows lists the workflows defined here; the engines run them.
+	Workflows []WorkflowSpec `toml:"workflow"`
 
 	lines    []string
 	headers  map[string][]int // header text -> 0-based lines
@@ -114,6 +116,39 @@ type TaskSpec struct {
 	Output string `toml:"output"`
 }
 
+// WorkflowSpec is one [[workflow]] entry: steps run one after another,
+// each the output of the one before as its input (see backends.Workflow for
+// the rule).
+//
+//	[[workflow]]
+//	name = "csv_report"
+//	[[workflow.step]]
+//	task = "csv_to_json"
+//	[[workflow.step]]
+//	task = "select_fields"
+//	params = { fields = ["name"] }
+//	[[workflow.step]]
+//	parallel = [{ task = "word_count" }, { task = "sha256" }]
+type WorkflowSpec struct {
+	// Name identifies the workflow.
+	Name string `toml:"name"`
+	// Description is a one-line summary.
+	Description string `toml:"description"`
+	// Steps run in order.
+	Steps []WorkflowStepSpec `toml:"step"`
+}
+
+// WorkflowStepSpec is one step: a task with optional fixed params, or a
+// parallel group of such tasks.
+type WorkflowStepSpec struct {
+	// Task is the task's name; empty for a parallel group.
+	Task string `toml:"task"`
+	// Params are added to the step's input.
+	Params map[string]any `toml:"params"`
+	// Parallel lists the tasks of a parallel group.
+	Parallel []WorkflowStepSpec `toml:"parallel"`
+}
+
 // ManifestError is a problem found in a manifest, with where it was found.
 type ManifestError struct {
 	File   string // manifest path
@@ -167,15 +202,35 @@ func ParseManifest(file string, data []byte) (*Manifest, error) {
 	if und := md.Undecoded(); len(und) > 0 {
 		var errs []error
 		for _, k := range und {
+			if freeForm(k) {
+				continue
+			}
 			key := k[len(k)-1]
 			errs = append(errs, &ManifestError{File: file, Line: m.findKeyLine(key), Msg: fmt.Sprintf("unknown key %q; check its spelling against the manifest reference in README.md", k.String())})
 		}
-		return nil, errors.Join(errs...)
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// freeForm reports whether key lies inside a workflow step's params, which
+// may hold any TOML (the decoder reports nested tables there as undecoded).
+func freeForm(key toml.Key) bool {
+	for i := 0; i+1 < len(key); i++ {
+		if key[i] == "workflow" {
+			for _, part := range key[i+1:] {
+				if part == "params" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (m *Manifest) validate() error {
@@ -251,6 +306,34 @@ func (m *Manifest) validate() error {
 			}
 			if t.Output != "" && t.Output != "json" && t.Output != "text" {
 				add(tline, label, t.Name, "output %q is not \"json\" or \"text\"", t.Output)
+			}
+		}
+	}
+	wfNames := map[string]bool{}
+	for i, w := range m.Workflows {
+		line := m.findLine("[[workflow]]", i, "")
+		if !abi.ValidName(w.Name) {
+			add(line, "", "", "workflow %d: name %q is missing or not valid (letters, digits, _.:- only)", i+1, w.Name)
+			continue
+		}
+		if wfNames[w.Name] {
+			add(line, "", "", "workflow %q is defined twice", w.Name)
+		}
+		wfNames[w.Name] = true
+		if len(w.Steps) == 0 {
+			add(line, "", "", "workflow %q has no [[workflow.step]] entries", w.Name)
+		}
+		for j, st := range w.Steps {
+			switch {
+			case st.Task != "" && len(st.Parallel) > 0:
+				add(line, "", "", "workflow %q step %d: set task or parallel, not both", w.Name, j+1)
+			case st.Task == "" && len(st.Parallel) == 0:
+				add(line, "", "", "workflow %q step %d: set task, or parallel = [{ task = \"...\" }, ...]", w.Name, j+1)
+			}
+			for k, p := range st.Parallel {
+				if p.Task == "" || len(p.Parallel) > 0 {
+					add(line, "", "", "workflow %q step %d: parallel entry %d needs a task (groups do not nest)", w.Name, j+1, k+1)
+				}
 			}
 		}
 	}

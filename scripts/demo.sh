@@ -1,17 +1,39 @@
 #!/usr/bin/env bash
-# Runs a few core tasks through the sandbox with bin/host (make demo).
+# make demo: starts a worker on the embedded default engine (River on a
+# SQLite file, no server), submits core tasks and workflows, prints their
+# results, and stops the worker cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host=./bin/host
+work=$(mktemp -d)
+export DATABASE_URL="$work/taskhost.db"
+port=${DEMO_HEALTH_PORT:-18089}
 step() { printf '\n$ %s\n' "$*"; "$@"; }
+
 step $host plugins verify
-step $host run add '{"a":2,"b":3}'
-step $host run uppercase '{"text":"hello from a wasm sandbox"}'
-step $host run word_count '{"text":"the cat and the hat"}'
-step $host run csv_to_json '{"csv":"name,team\nada,core\nlin,data\n"}'
-step $host run sha256 '{"text":"abc"}'
+printf '\n$ %s\n' "$host worker --health-addr 127.0.0.1:$port &"
+$host worker --health-addr 127.0.0.1:$port --log-level info > "$work/worker.log" 2>&1 &
+worker=$!
+trap 'kill $worker 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do
+	curl -fsS "127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
+	sleep 0.1
+done
+curl -fsS "127.0.0.1:$port/readyz"; echo
+
+step $host submit add '{"a":2,"b":3}' --wait
+step $host submit word_count '{"text":"the cat and the hat"}' --wait -o json
+id=$($host submit csv_to_json '{"csv":"name,team\nada,core\nlin,data\n"}')
+step $host wait "$id"
+printf '\n$ %s\n' "$host submit fail '{\"message\":\"on purpose\"}' --wait   # a typed, non-retryable failure"
+$host submit fail '{"message":"on purpose"}' --wait || echo "(exit $?)"
+step $host workflow list
+step $host workflow submit text_stats '{"text":"to be or not to be"}' --wait
+step $host workflow submit csv_people '{"csv":"name,team,age\nada,core,36\nlin,data,41\n"}' --wait
 step $host run --progress progress_demo '{"steps":4,"delay_ms":100}'
-printf '\n$ %s\n' "$host run fail '{\"message\":\"on purpose\"}'   # exits 1 with a typed error"
-$host run fail '{"message":"on purpose"}' || echo "(exit $?)"
-printf '\n$ %s\n' "$host run --timeout 200ms sleep '{\"ms\":5000}'   # the sandbox stops it"
-$host run --timeout 200ms sleep '{"ms":5000}' || echo "(exit $?)"
+
+printf '\n$ kill -TERM %s   # the worker drains and stops\n' "$worker"
+kill -TERM $worker
+wait $worker
+echo "worker exited with $?"
+grep -E 'worker (started|stopped)' "$work/worker.log" | sed 's/^/  /'

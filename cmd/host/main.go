@@ -31,6 +31,8 @@ Usage:
                              submit a task; print its id (or, with --wait, its result)
   host result ID             print a task's state now
   host wait ID               wait for a task and print its result
+  host workflow submit NAME [JSON] [--wait] | status ID | list
+                             run a workflow from the manifest, or show one
   host tasks                 list the tasks of the loaded plugins
   host health                check config, plugins and engine; exit 0 or 1
   host run TASK [JSON]       run one task in the sandbox, no engine, and print its JSON output
@@ -85,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdResult(ctx, false, args[1:], stdout, stderr)
 	case "wait":
 		err = cmdResult(ctx, true, args[1:], stdout, stderr)
+	case "workflow":
+		err = cmdWorkflow(ctx, args[1:], stdin, stdout, stderr)
 	case "tasks":
 		err = cmdTasks(ctx, args[1:], stdout, stderr)
 	case "health":
