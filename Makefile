@@ -7,7 +7,7 @@ PLUGINS := $(patsubst %/main.go,%,$(wildcard plugins/core/*/main.go plugins/ente
 WASM    := $(addsuffix .wasm,$(PLUGINS))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
-.PHONY: all build plugins pin test test-unit test-race bench fuzz demo tools clean FORCE
+.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools clean FORCE
 
 all: build plugins
 
@@ -22,6 +22,10 @@ plugins: $(WASM) build
 plugins/%.wasm: FORCE
 	$(GOWASM) -o $@ ./plugins/$*
 
+## services: the servers the tests use (PostgreSQL), started or installed when missing
+services:
+	@./scripts/services.sh
+
 ## tools: what the tests need beyond Go: clang and wasm-ld for the C test plugins
 tools:
 	@command -v clang >/dev/null && command -v wasm-ld >/dev/null || { \
@@ -29,7 +33,7 @@ tools:
 		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld >/dev/null; }
 
 ## test: vet, then every test with the race detector
-test: tools plugins
+test: tools services plugins
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -40,9 +44,11 @@ test-unit: plugins
 	$(GO) test -count=1 ./...
 
 ## bench: the benchmarks recorded in docs/BENCHMARKS.md
-bench: tools
+bench: tools services
 	$(GO) test ./host -run '^$$' -bench 'BenchmarkCall|BenchmarkFreshInstance' -benchtime 5000x
 	$(GO) test ./host -run '^$$' -bench BenchmarkLoad -benchtime 5x
+	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkRiverEndToEnd -benchtime 1x -count 3
+	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkWorkerStart -benchtime 10x
 
 ## fuzz: each fuzz target for FUZZTIME (default 3m)
 FUZZTIME ?= 3m

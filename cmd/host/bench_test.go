@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"taskhost.dev/backends"
+	"taskhost.dev/host"
+	"taskhost.dev/internal/testplugins"
+)
+
+// benchEngines are the River databases the end-to-end benchmarks run on.
+func benchEngines(b *testing.B) map[string]string {
+	return map[string]string{
+		"sqlite":   filepath.Join(b.TempDir(), "bench.db"),
+		"postgres": freshDatabase(b, "taskhost_bench"),
+	}
+}
+
+func freshDatabase(tb testing.TB, name string) string {
+	admin := os.Getenv("TASKHOST_TEST_POSTGRES")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatalf("PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return strings.Replace(admin, "/postgres?", "/"+name+"?", 1)
+}
+
+// nativeHandler does what the core echo and add tasks do, in Go.
+var nativeHandler = backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+	switch t.Name {
+	case "echo":
+		if !json.Valid(t.Input) {
+			return nil, fmt.Errorf("bad input")
+		}
+		return append(json.RawMessage(nil), t.Input...), nil
+	case "add":
+		var in struct{ A, B *float64 }
+		if err := json.Unmarshal(t.Input, &in); err != nil || in.A == nil || in.B == nil {
+			return nil, fmt.Errorf("bad input")
+		}
+		return json.Marshal(struct {
+			Sum float64 `json:"sum"`
+		}{*in.A + *in.B})
+	}
+	return nil, fmt.Errorf("unknown task %s", t.Name)
+})
+
+// runBatch submits n tasks, waits for all, and returns tasks/s.
+func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
+	ctx := context.Background()
+	start := time.Now()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += 8 {
+				id, err := be.Submit(ctx, task, json.RawMessage(fmt.Sprintf(`{"a":%d,"b":1}`, i)))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		r, err := be.Wait(ctx, id)
+		if err != nil || r.Status != backends.StatusSucceeded {
+			b.Fatalf("task %s: %+v, %v", id, r, err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// BenchmarkRiverEndToEnd measures, on River with SQLite and with
+// PostgreSQL, submit-to-result throughput of 2,000 tasks and the one-task
+// latency, for a WASM core task and a native Go handler doing the same
+// work, interleaved. Run with:
+//
+//	go test ./cmd/host -run '^$' -bench BenchmarkRiverEndToEnd -benchtime 1x -count 3
+func BenchmarkRiverEndToEnd(b *testing.B) {
+	ctx := context.Background()
+	h, err := host.Load(ctx, host.Config{PluginsDir: testplugins.Core(b), CacheDir: filepath.Join(os.TempDir(), "taskhost-bench-cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	for _, engine := range []string{"sqlite", "postgres"} {
+		url := benchEngines(b)[engine]
+		for _, task := range []string{"echo", "add"} {
+			for _, impl := range []string{"native", "wasm"} {
+				b.Run(fmt.Sprintf("%s/%s/%s", engine, task, impl), func(b *testing.B) {
+					be, err := backends.Open(ctx, "river", backends.Config{URL: url})
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer be.Close()
+					queue := fmt.Sprintf("bench_%s_%s_%d", task, impl, time.Now().UnixNano())
+					be.Register(backends.TaskSpec{Name: task, Queue: queue, MaxRetries: 0, Timeout: time.Minute})
+					var hd backends.Handler = nativeHandler
+					if impl == "wasm" {
+						hd = handler{h: h}
+					}
+					wctx, cancel := context.WithCancel(ctx)
+					done := make(chan error, 1)
+					go func() { done <- be.Work(wctx, backends.WorkerOptions{Queues: []string{queue}, Concurrency: 32}, hd) }()
+					defer func() { cancel(); <-done }()
+					runBatch(b, be, task, 50) // warm up
+					b.ResetTimer()
+					var rate float64
+					for range b.N {
+						rate = runBatch(b, be, task, 2000)
+					}
+					b.StopTimer()
+					b.ReportMetric(rate, "tasks/s")
+					lat := make([]time.Duration, 200)
+					for i := range lat {
+						start := time.Now()
+						id, err := be.Submit(ctx, task, json.RawMessage(`{"a":1,"b":2}`))
+						if err == nil {
+							_, err = be.Wait(ctx, id)
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						lat[i] = time.Since(start)
+					}
+					slices.Sort(lat)
+					b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkWorkerStart measures the whole-process start of host worker with
+// the core plugins and a warm compilation cache: exec to /readyz answering.
+// Run with: go test ./cmd/host -run '^$' -bench BenchmarkWorkerStart -benchtime 10x
+func BenchmarkWorkerStart(b *testing.B) {
+	bin := filepath.Join(b.TempDir(), "host")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("%v\n%s", err, out)
+	}
+	plugins := testplugins.Core(b)
+	cache := b.TempDir()
+	db := filepath.Join(b.TempDir(), "start.db")
+	start := func(port int) time.Duration {
+		t0 := time.Now()
+		cmd := exec.Command(bin, "worker", "--plugins-dir", plugins, "--manifest", "none.toml", "--cache-dir", cache,
+			"--backend-url", db, "--health-addr", "127.0.0.1:"+strconv.Itoa(port))
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { cmd.Process.Kill(); cmd.Wait() }()
+		for time.Since(t0) < 30*time.Second {
+			if resp, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/readyz", port)); err == nil && resp == 200 {
+				return time.Since(t0)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		b.Fatal("the worker was not ready within 30s")
+		return 0
+	}
+	start(18301) // fills the compilation cache
+	var times []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		times = append(times, start(18302+i%50))
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2].Milliseconds()), "p50-ms-to-ready")
+}
