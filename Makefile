@@ -47,7 +47,7 @@ test-unit: plugins
 bench: tools services
 	$(GO) test ./host -run '^$$' -bench 'BenchmarkCall|BenchmarkFreshInstance' -benchtime 5000x
 	$(GO) test ./host -run '^$$' -bench BenchmarkLoad -benchtime 5x
-	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkRiverEndToEnd -benchtime 1x -count 3
+	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkRiverEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkWorkerStart -benchtime 10x
 
 ## fuzz: each fuzz target for FUZZTIME (default 3m)

@@ -3,6 +3,7 @@ package backends
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"time"
 )
 
@@ -146,4 +147,12 @@ type Classified interface {
 	error
 	ErrorKind() string
 	IsRetryable() bool
+}
+
+// WebUI is implemented by backends whose engine has a web UI that the
+// worker can serve beside its health endpoints (host worker --ui).
+type WebUI interface {
+	// WebUI returns the UI's handler, serving under prefix, running until
+	// ctx ends.
+	WebUI(ctx context.Context, prefix string) (http.Handler, error)
 }

@@ -121,7 +121,10 @@ func newBackend[TTx any](ctx context.Context, d db[TTx], logger *slog.Logger) (*
 		d.close()
 		return nil, fmt.Errorf("river: migrating the %s database: %w", d.kind(), err)
 	}
-	client, err := river.NewClient(d.driver(), &river.Config{Logger: logger})
+	// The insert client announces new jobs to workers (PostgreSQL NOTIFY) at
+	// most once per FetchCooldown per queue; River's 100 ms default leaves a
+	// task submitted soon after another waiting for the workers' next poll.
+	client, err := river.NewClient(d.driver(), &river.Config{Logger: logger, FetchCooldown: 2 * time.Millisecond})
 	if err != nil {
 		d.close()
 		return nil, fmt.Errorf("river: %w", err)

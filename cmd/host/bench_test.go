@@ -103,7 +103,7 @@ func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
 // latency, for a WASM core task and a native Go handler doing the same
 // work, interleaved. Run with:
 //
-//	go test ./cmd/host -run '^$' -bench BenchmarkRiverEndToEnd -benchtime 1x -count 3
+//	go test ./cmd/host -run '^$' -bench BenchmarkRiverEndToEnd -benchtime 1x
 func BenchmarkRiverEndToEnd(b *testing.B) {
 	ctx := context.Background()
 	h, err := host.Load(ctx, host.Config{PluginsDir: testplugins.Core(b), CacheDir: filepath.Join(os.TempDir(), "taskhost-bench-cache")})
@@ -111,10 +111,17 @@ func BenchmarkRiverEndToEnd(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer h.Close(ctx)
+	rounds := 3
+	if s := os.Getenv("BENCH_ROUNDS"); s != "" {
+		rounds, _ = strconv.Atoi(s)
+	}
 	for _, engine := range []string{"sqlite", "postgres"} {
 		url := benchEngines(b)[engine]
 		for _, task := range []string{"echo", "add"} {
-			for _, impl := range []string{"native", "wasm"} {
+			// Rounds alternate native and wasm, so that both see the same
+			// machine load.
+			for i := 0; i < 2*rounds; i++ {
+				impl := []string{"native", "wasm"}[i%2]
 				b.Run(fmt.Sprintf("%s/%s/%s", engine, task, impl), func(b *testing.B) {
 					be, err := backends.Open(ctx, "river", backends.Config{URL: url})
 					if err != nil {

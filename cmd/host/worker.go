@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	name := fs.String("name", "", "worker `name`; default worker-<hostname>-<queues>")
 	healthAddr := fs.String("health-addr", envOr("TASKHOST_HEALTH_ADDR", ""), "serve /healthz, /readyz and /metrics on this `address` (env TASKHOST_HEALTH_ADDR)")
 	grace := fs.Duration("grace", backends.DefaultGrace, "how long running tasks may take to finish after a stop `signal`")
+	ui := fs.Bool("ui", false, "serve the engine's own web UI under /ui/ on --health-addr (River: riverui; no authentication of its own)")
 	pos, err := hf.parse(fs, args)
 	if err != nil {
 		return err
@@ -74,8 +76,23 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		*name = fmt.Sprintf("worker-%s-%s", host, label)
 	}
 	m := newMetrics(h)
+	var mount func(*http.ServeMux)
+	if *ui {
+		if *healthAddr == "" {
+			return usageErr("--ui needs --health-addr, the address to serve it on")
+		}
+		w, ok := b.(backends.WebUI)
+		if !ok {
+			return &backends.UnsupportedError{Engine: b.Engine(), What: "a web UI (--ui)"}
+		}
+		handler, err := w.WebUI(ctx, "/ui")
+		if err != nil {
+			return err
+		}
+		mount = func(mux *http.ServeMux) { mux.Handle("/ui/", handler) }
+	}
 	if *healthAddr != "" {
-		hs, err := startHealth(*healthAddr, h, b, m, []check{{Name: "config", OK: true, Message: "flags and environment valid"}, pluginsCheck(h, loaded)}, nil)
+		hs, err := startHealth(*healthAddr, h, b, m, []check{{Name: "config", OK: true, Message: "flags and environment valid"}, pluginsCheck(h, loaded)}, mount)
 		if err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ parallel = [{ task = "word_count" }, { task = "sha256" }]
 	var workerErr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"worker", "--health-addr", addr, "--queues", "default", "--grace", "10s"}, common...), strings.NewReader(""), io.Discard, &workerErr)
+		done <- run(ctx, append([]string{"worker", "--health-addr", addr, "--queues", "default", "--grace", "10s", "--ui"}, common...), strings.NewReader(""), io.Discard, &workerErr)
 	}()
 	ready := false
 	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(20 * time.Millisecond) {
@@ -107,6 +107,16 @@ parallel = [{ task = "word_count" }, { task = "sha256" }]
 	for _, want := range []string{`taskhost_tasks_total{outcome="succeeded",plugin="basic_operations",task="add"} 1`, `taskhost_tasks_total{outcome="failed",plugin="system_tasks",task="fail"} 1`, `taskhost_pool_instances{plugin="data_processing"}`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	// River's own web UI, served beside the health endpoints.
+	if resp, err := http.Get("http://" + addr + "/ui/api/queues"); err != nil {
+		t.Error(err)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"default"`) {
+			t.Errorf("/ui/api/queues: %d %s", resp.StatusCode, body)
 		}
 	}
 	cancel()
