@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -110,11 +112,25 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	specs = append(specs, dropIns...)
 
-	var errs []error
+	// Plugins load in parallel (validation and instantiation are CPU-bound),
+	// and are kept in manifest order.
+	loaded := make([]*Plugin, len(specs))
+	loadErrs := make([]error, len(specs))
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
 	for i := range specs {
-		p, err := h.loadPlugin(ctx, m, &specs[i], i < len(m.Plugins), client)
-		if err != nil {
-			errs = append(errs, err)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			loaded[i], loadErrs[i] = h.loadPlugin(ctx, m, &specs[i], i < len(m.Plugins), client)
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for i, p := range loaded {
+		if loadErrs[i] != nil {
+			errs = append(errs, loadErrs[i])
 			continue
 		}
 		h.plugins = append(h.plugins, p)
