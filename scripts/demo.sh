@@ -15,11 +15,20 @@ printf '\n$ %s\n' "$host worker --health-addr 127.0.0.1:$port &"
 $host worker --health-addr 127.0.0.1:$port --log-level info > "$work/worker.log" 2>&1 &
 worker=$!
 trap 'kill $worker 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-	curl -fsS "127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
+# readyz prints the worker's /readyz answer (bash's /dev/tcp: no curl needed).
+readyz() {
+	exec 3<>"/dev/tcp/127.0.0.1/$port" || return 1
+	printf 'GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+	local reply
+	reply=$(cat <&3)
+	exec 3<&-
+	[[ $reply == "HTTP/1.0 200"* || $reply == "HTTP/1.1 200"* ]] || return 1
+	printf '%s\n' "${reply##*$'\r\n\r\n'}"
+}
+for _ in $(seq 1 150); do
+	readyz 2>/dev/null && break
 	sleep 0.1
 done
-curl -fsS "127.0.0.1:$port/readyz"; echo
 
 step $host submit add '{"a":2,"b":3}' --wait
 step $host submit word_count '{"text":"the cat and the hat"}' --wait -o json

@@ -9,15 +9,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"taskhost.dev/backends"
 	"taskhost.dev/host"
+	"taskhost.dev/internal/testdb"
 	"taskhost.dev/internal/testplugins"
 )
 
@@ -25,27 +23,8 @@ import (
 func benchEngines(b *testing.B) map[string]string {
 	return map[string]string{
 		"sqlite":   filepath.Join(b.TempDir(), "bench.db"),
-		"postgres": freshDatabase(b, "taskhost_bench"),
+		"postgres": testdb.Fresh(b, "taskhost_bench"),
 	}
-}
-
-func freshDatabase(tb testing.TB, name string) string {
-	admin := os.Getenv("TASKHOST_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		tb.Fatalf("PostgreSQL: %v", err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range []string{"DROP DATABASE IF EXISTS " + name + " WITH (FORCE)", "CREATE DATABASE " + name} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return strings.Replace(admin, "/postgres?", "/"+name+"?", 1)
 }
 
 // nativeHandler does what the core echo and add tasks do, in Go.
@@ -68,10 +47,9 @@ var nativeHandler = backends.HandlerFunc(func(ctx context.Context, t *backends.T
 	return nil, fmt.Errorf("unknown task %s", t.Name)
 })
 
-// runBatch submits n tasks, waits for all, and returns tasks/s.
-func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
-	ctx := context.Background()
-	start := time.Now()
+// submitN submits n tasks from 8 goroutines, input(i) being the i-th
+// input, and returns their ids in order.
+func submitN(b *testing.B, be backends.Backend, task string, n int, input func(i int) string) []string {
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -79,7 +57,7 @@ func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
 		go func() {
 			defer wg.Done()
 			for i := g; i < n; i += 8 {
-				id, err := be.Submit(ctx, task, json.RawMessage(fmt.Sprintf(`{"a":%d,"b":1}`, i)))
+				id, err := be.Submit(context.Background(), task, json.RawMessage(input(i)))
 				if err != nil {
 					b.Error(err)
 					return
@@ -89,12 +67,26 @@ func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
 		}()
 	}
 	wg.Wait()
+	return ids
+}
+
+// waitAll waits for every task, two minutes at most, and fails unless each
+// succeeded.
+func waitAll(b *testing.B, be backends.Backend, ids []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	for _, id := range ids {
 		r, err := be.Wait(ctx, id)
 		if err != nil || r.Status != backends.StatusSucceeded {
 			b.Fatalf("task %s: %+v, %v", id, r, err)
 		}
 	}
+}
+
+// runBatch submits n tasks, waits for all, and returns tasks/s.
+func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
+	start := time.Now()
+	waitAll(b, be, submitN(b, be, task, n, func(i int) string { return fmt.Sprintf(`{"a":%d,"b":1}`, i) }))
 	return float64(n) / time.Since(start).Seconds()
 }
 

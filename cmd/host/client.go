@@ -70,11 +70,7 @@ func cmdSubmit(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return err
 	}
 	if !*wait {
-		if *output == "json" {
-			return writeJSON(stdout, map[string]string{"id": id})
-		}
-		fmt.Fprintln(stdout, id)
-		return nil
+		return printID(stdout, id, *output)
 	}
 	return waitAndPrint(ctx, b, id, 0, *output, stdout)
 }
@@ -97,7 +93,9 @@ func openClient(ctx context.Context, hf *hostFlags, bf *backendFlags, stderr io.
 	return b, nil
 }
 
-func readInput(pos []string, stdin io.Reader) (json.RawMessage, error) {
+// inputArg returns a command's JSON input argument (pos[1]): standard
+// input for "-", {} when absent. It does not validate it.
+func inputArg(pos []string, stdin io.Reader) (string, error) {
 	input := "{}"
 	if len(pos) == 2 {
 		input = pos[1]
@@ -105,14 +103,33 @@ func readInput(pos []string, stdin io.Reader) (json.RawMessage, error) {
 	if input == "-" {
 		b, err := io.ReadAll(stdin)
 		if err != nil {
-			return nil, fmt.Errorf("reading the input: %w", err)
+			return "", fmt.Errorf("reading the input: %w", err)
 		}
 		input = strings.TrimSpace(string(b))
+	}
+	return input, nil
+}
+
+// readInput is inputArg for commands that hand the input to an engine:
+// it must be a JSON document.
+func readInput(pos []string, stdin io.Reader) (json.RawMessage, error) {
+	input, err := inputArg(pos, stdin)
+	if err != nil {
+		return nil, err
 	}
 	if !json.Valid([]byte(input)) {
 		return nil, usageErr("the input %q is not a JSON document", truncateString(input, 60))
 	}
 	return json.RawMessage(input), nil
+}
+
+// printID prints a submitted task's or workflow's id.
+func printID(w io.Writer, id, format string) error {
+	if format == "json" {
+		return writeJSON(w, map[string]string{"id": id})
+	}
+	_, err := fmt.Fprintln(w, id)
+	return err
 }
 
 func truncateString(s string, n int) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"taskhost.dev/abi"
@@ -32,16 +31,10 @@ func cmdRun(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fs.Usage()
 		return usageErr("want TASK and an optional JSON input")
 	}
-	task, input := pos[0], "{}"
-	if len(pos) == 2 {
-		input = pos[1]
-	}
-	if input == "-" {
-		b, err := io.ReadAll(stdin)
-		if err != nil {
-			return fmt.Errorf("reading the input: %w", err)
-		}
-		input = strings.TrimSpace(string(b))
+	task := pos[0]
+	input, err := inputArg(pos, stdin)
+	if err != nil {
+		return err
 	}
 	h, err := hf.load(ctx, stderr)
 	if err != nil {

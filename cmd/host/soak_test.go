@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,7 +45,7 @@ func BenchmarkSoak(b *testing.B) {
 		b.Fatalf("%v\n%s", err, out)
 	}
 	db := filepath.Join(b.TempDir(), "soak.db")
-	worker := exec.Command(bin, "worker", "--plugins-dir", testplugins.Core(b), "--manifest", "none.toml",
+	worker := exec.Command(bin, "worker", "--plugins-dir", testplugins.Core(b), "--manifest", emptyManifest(b),
 		"--cache-dir", filepath.Join(os.TempDir(), "taskhost-bench-cache"), "--backend-url", db, "--concurrency", "32")
 	worker.Stderr = os.Stderr
 	ctx := context.Background()
@@ -67,28 +65,8 @@ func BenchmarkSoak(b *testing.B) {
 	var samples []string
 	const batch = 1000
 	for done := 0; done < total; done += batch {
-		ids := make([]string, batch)
-		var wg sync.WaitGroup
-		for g := 0; g < 8; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := g; i < batch; i += 8 {
-					id, err := be.Submit(ctx, "echo", json.RawMessage(fmt.Sprintf(`{"n":%d}`, done+i)))
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					ids[i] = id
-				}
-			}()
-		}
-		wg.Wait()
-		for _, id := range ids {
-			if r, err := be.Wait(ctx, id); err != nil || r.Status != backends.StatusSucceeded {
-				b.Fatalf("task %s: %+v %v", id, r, err)
-			}
-		}
+		base := done
+		waitAll(b, be, submitN(b, be, "echo", batch, func(i int) string { return fmt.Sprintf(`{"n":%d}`, base+i) }))
 		if n := done + batch; n == total/10 || n == total/2 || n == total {
 			samples = append(samples, fmt.Sprintf("%d tasks: %d KiB", n, rssKiB(worker.Process.Pid)))
 		}

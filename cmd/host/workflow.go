@@ -125,11 +125,7 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return err
 		}
 		if !*wait {
-			if *output == "json" {
-				return writeJSON(stdout, map[string]string{"id": id})
-			}
-			fmt.Fprintln(stdout, id)
-			return nil
+			return printID(stdout, id, *output)
 		}
 		return watchWorkflow(ctx, w, id, *output, stdout)
 	case "status":
