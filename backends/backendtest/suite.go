@@ -101,6 +101,7 @@ func Run(t *testing.T, engine string, cfg backends.Config) {
 		{"RetryThenSuccess", testRetryThenSuccess},
 		{"Timeout", testTimeout},
 		{"QueueRouting", testQueueRouting},
+		{"DelayAndUniqueKey", testDelayAndUniqueKey},
 		{"UnknownTask", testUnknownTask},
 		{"UnknownID", testUnknownID},
 		{"Concurrent1000", testConcurrent1000},
@@ -198,6 +199,28 @@ func testQueueRouting(t *testing.T, engine string, cfg backends.Config) {
 	e.work(newHandler(), backends.WorkerOptions{Queues: []string{other}})
 	if r := e.wait(idB, 30*time.Second); r.Status != backends.StatusSucceeded || r.Queue != other {
 		t.Fatalf("queue B task with a queue B worker: %+v", r)
+	}
+}
+
+func testDelayAndUniqueKey(t *testing.T, engine string, cfg backends.Config) {
+	e := newEnv(t, engine, cfg)
+	e.work(newHandler(), backends.WorkerOptions{})
+	start := time.Now()
+	id := e.submit("bt_echo", `{"delayed":true}`, backends.Delay(1500*time.Millisecond), backends.UniqueKey("bt-key-1"))
+	again := e.submit("bt_echo", `{"delayed":true}`, backends.Delay(1500*time.Millisecond), backends.UniqueKey("bt-key-1"))
+	if again != id {
+		t.Errorf("a second submission with the same unique key made task %s beside %s", again, id)
+	}
+	other := e.submit("bt_echo", `{"delayed":true}`, backends.UniqueKey("bt-key-2"))
+	if other == id {
+		t.Errorf("a different unique key returned the same task %s", id)
+	}
+	if r, err := e.b.Result(context.Background(), id); err != nil || r.Status != backends.StatusPending {
+		t.Errorf("a delayed task right after submission: %+v, %v; want pending", r, err)
+	}
+	r := e.wait(id, 30*time.Second)
+	if r.Status != backends.StatusSucceeded || r.StartedAt.Sub(start) < 1400*time.Millisecond {
+		t.Errorf("delayed task: %+v; want it started 1.5s after submission, not %s", r, r.StartedAt.Sub(start))
 	}
 }
 
