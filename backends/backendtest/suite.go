@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"taskhost.dev/backends"
+	"taskhost.dev/internal/jsontest"
 )
 
 var queueSeq atomic.Int64
@@ -125,7 +126,7 @@ func testRoundTrip(t *testing.T, engine string, cfg backends.Config) {
 	if r.Status != backends.StatusSucceeded || r.Error != nil {
 		t.Fatalf("result %+v, want succeeded", r)
 	}
-	if !jsonEqual(r.Output, `{"hello":"world","n":[1,2,3]}`) {
+	if !jsontest.Equal(r.Output, `{"hello":"world","n":[1,2,3]}`) {
 		t.Errorf("output %s, want the input back", r.Output)
 	}
 	if r.ID != id || r.Task != "bt_echo" || r.Attempts != 1 || r.Engine != engine || r.Queue != e.queue {
@@ -135,7 +136,7 @@ func testRoundTrip(t *testing.T, engine string, cfg backends.Config) {
 		t.Errorf("times out of order: enqueued %v, started %v, finished %v", r.EnqueuedAt, r.StartedAt, r.FinishedAt)
 	}
 	again, err := e.b.Result(context.Background(), id)
-	if err != nil || again.Status != backends.StatusSucceeded || !jsonEqual(again.Output, string(r.Output)) {
+	if err != nil || again.Status != backends.StatusSucceeded || !jsontest.Equal(again.Output, string(r.Output)) {
 		t.Errorf("Result after Wait = %+v, %v", again, err)
 	}
 }
@@ -162,7 +163,7 @@ func testRetryThenSuccess(t *testing.T, engine string, cfg backends.Config) {
 	e.work(newHandler(), backends.WorkerOptions{})
 	id := e.submit("bt_flaky", `{}`)
 	r := e.wait(id, 60*time.Second)
-	if r.Status != backends.StatusSucceeded || r.Attempts != 2 || !jsonEqual(r.Output, `{"attempt":2}`) {
+	if r.Status != backends.StatusSucceeded || r.Attempts != 2 || !jsontest.Equal(r.Output, `{"attempt":2}`) {
 		t.Fatalf("result %+v (output %s), want success on attempt 2", r, r.Output)
 	}
 }
@@ -284,7 +285,7 @@ func testConcurrent1000(t *testing.T, engine string, cfg backends.Config) {
 		}
 		seen[id] = true
 		r := e.wait(id, 2*time.Minute)
-		if r.Status != backends.StatusSucceeded || !jsonEqual(r.Output, fmt.Sprintf(`{"i":%d}`, i)) {
+		if r.Status != backends.StatusSucceeded || !jsontest.Equal(r.Output, fmt.Sprintf(`{"i":%d}`, i)) {
 			t.Fatalf("task %d (%s): %+v, output %s", i, id, r, r.Output)
 		}
 		if c := h.count(id); c != 1 {
@@ -354,16 +355,4 @@ func testKilledWorker(t *testing.T, engine string, cfg backends.Config) {
 			t.Errorf("task %s after the worker was killed and another started: %+v, %+v", id, r, r.Error)
 		}
 	}
-}
-
-// jsonEqual reports whether got and want are the same JSON value; engines
-// may store JSON reformatted (PostgreSQL's jsonb does).
-func jsonEqual(got json.RawMessage, want string) bool {
-	var g, w any
-	if json.Unmarshal(got, &g) != nil || json.Unmarshal([]byte(want), &w) != nil {
-		return false
-	}
-	gb, _ := json.Marshal(g)
-	wb, _ := json.Marshal(w)
-	return string(gb) == string(wb)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"taskhost.dev/backends"
+	"taskhost.dev/internal/jsontest"
 )
 
 func (e *env) workflows() backends.Workflows {
@@ -51,7 +52,7 @@ func testSequentialWorkflow(t *testing.T, engine string, cfg backends.Config) {
 	}
 	// bt_flaky ignores its input and answers {"attempt":2}; the third step
 	// adds its params to that.
-	if !jsonEqual(r.Steps[0].Output, `{"x":1,"step":1}`) || !jsonEqual(r.Output, `{"attempt":2,"step":3}`) {
+	if !jsontest.Equal(r.Steps[0].Output, `{"x":1,"step":1}`) || !jsontest.Equal(r.Output, `{"attempt":2,"step":3}`) {
 		t.Errorf("outputs %s, %s; want {\"x\":1,\"step\":1} then {\"attempt\":2,\"step\":3}", r.Steps[0].Output, r.Output)
 	}
 	for _, s := range r.Steps {
@@ -79,7 +80,7 @@ func testParallelWorkflow(t *testing.T, engine string, cfg backends.Config) {
 	// The group's outputs, in step order, reach the last step as an array,
 	// wrapped in {"input": ...} because it has params.
 	want := `{"input":[{"slept_ms":300},{"x":1,"p":2},{"x":1,"p":3}],"joined":true}`
-	if !jsonEqual(r.Output, want) {
+	if !jsontest.Equal(r.Output, want) {
 		t.Errorf("output %s, want %s", r.Output, want)
 	}
 }

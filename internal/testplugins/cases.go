@@ -1,0 +1,41 @@
+package testplugins
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"taskhost.dev/host"
+	"taskhost.dev/internal/jsontest"
+)
+
+// Case is one task run and the output it must give: task, input, want.
+type Case [3]string
+
+// RunCases checks a core plugin's tasks both natively (native is the
+// plugin's sdk.Call) and through the host on the built module.
+func RunCases(t *testing.T, plugin string, native func(task string, input []byte) ([]byte, error), cases []Case) {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Symlink(Build(t, "plugins/core/"+plugin), filepath.Join(dir, plugin+".wasm")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := host.Load(ctx, host.Config{PluginsDir: dir, CacheDir: filepath.Join(os.TempDir(), "taskhost-test-cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	for _, c := range cases {
+		task, input, want := c[0], c[1], c[2]
+		out, err := native(task, []byte(input))
+		if err != nil || !jsontest.Equal(out, want) {
+			t.Errorf("native %s(%s) = %s, %v; want %s", task, input, out, err, want)
+		}
+		out, err = h.Run(ctx, task, []byte(input), host.Invocation{})
+		if err != nil || !jsontest.Equal(out, want) {
+			t.Errorf("host %s(%s) = %s, %v; want %s", task, input, out, err, want)
+		}
+	}
+}
