@@ -22,7 +22,7 @@ plugins: $(WASM) build
 plugins/%.wasm: FORCE
 	$(GOWASM) -o $@ ./plugins/$*
 
-## services: the servers the tests use (PostgreSQL), started or installed when missing
+## services: the servers the tests use (Redis, PostgreSQL), started or installed when missing
 services:
 	@./scripts/services.sh
 

@@ -11,6 +11,7 @@ import (
 
 	"taskhost.dev/abi"
 	"taskhost.dev/backends"
+	_ "taskhost.dev/backends/asynq" // asynq on Redis
 	_ "taskhost.dev/backends/river" // the embedded default engine
 	"taskhost.dev/host"
 )
@@ -28,7 +29,7 @@ type backendFlags struct {
 
 func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.engine, "backend", envOr("TASK_BACKEND_TYPE", DefaultBackend), "task `engine`: "+strings.Join(backends.Engines(), ", ")+" (env TASK_BACKEND_TYPE)")
-	fs.StringVar(&f.url, "backend-url", "", "the engine's `URL`; default from the engine's own variable (river: DATABASE_URL, else the SQLite file taskhost.db)")
+	fs.StringVar(&f.url, "backend-url", "", "the engine's `URL`; default from the engine's own variable (river: DATABASE_URL, else the SQLite file taskhost.db; asynq: REDIS_URL, else redis://127.0.0.1:6379/0)")
 }
 
 func (f *backendFlags) open(ctx context.Context, hf *hostFlags, stderr io.Writer) (backends.Backend, error) {

@@ -1,0 +1,308 @@
+package asynq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"taskhost.dev/backends"
+)
+
+// Engine is the name this backend registers under.
+const Engine = "asynq"
+
+// DefaultURL is the Redis server used when neither Config.URL nor
+// REDIS_URL names one.
+const DefaultURL = "redis://127.0.0.1:6379/0"
+
+// Retention is how long asynq keeps a finished task and its result.
+const Retention = 24 * time.Hour
+
+const (
+	doneChannel = "taskhost:done"
+	timesPrefix = "taskhost:times:" // hash per task: attempts, started_at, finished_at
+)
+
+func init() { backends.Register(Engine, Open) }
+
+type backend struct {
+	rc     redis.UniversalClient
+	client *asynq.Client
+	insp   *asynq.Inspector
+	logger *slog.Logger
+
+	mu    sync.RWMutex
+	tasks map[string]backends.TaskSpec
+
+	wmu       sync.Mutex
+	waiters   map[string]map[chan struct{}]bool
+	listening bool
+	stop      context.CancelFunc
+	sub       *redis.PubSub
+}
+
+// Open connects to Redis; see the package documentation.
+func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
+	url := cfg.URL
+	if url == "" {
+		url = os.Getenv("REDIS_URL")
+	}
+	if url == "" {
+		url = DefaultURL
+	}
+	opt, err := asynq.ParseRedisURI(url)
+	if err != nil {
+		return nil, fmt.Errorf("asynq: Redis URL %q: %w (want redis://host:port/db)", url, err)
+	}
+	rc, ok := opt.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("asynq: Redis URL %q: unsupported connection kind", url)
+	}
+	if err := rc.Ping(ctx).Err(); err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("asynq: connecting to Redis at %s: %w (check REDIS_URL)", url, err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	return &backend{
+		rc: rc, client: asynq.NewClientFromRedisClient(rc), insp: asynq.NewInspectorFromRedisClient(rc),
+		logger: logger, tasks: map[string]backends.TaskSpec{}, waiters: map[string]map[chan struct{}]bool{},
+	}, nil
+}
+
+func (b *backend) Engine() string { return Engine }
+
+func (b *backend) Register(tasks ...backends.TaskSpec) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, t := range tasks {
+		if t.Name == "" {
+			return errors.New("asynq: Register: a task has no name")
+		}
+		if t.Queue == "" {
+			t.Queue = "default"
+		}
+		b.tasks[t.Name] = t
+	}
+	return nil
+}
+
+func (b *backend) spec(task string) (backends.TaskSpec, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if t, ok := b.tasks[task]; ok {
+		return t, nil
+	}
+	if len(b.tasks) == 0 {
+		return backends.TaskSpec{Name: task, Queue: "default", MaxRetries: 3}, nil
+	}
+	known := make([]string, 0, len(b.tasks))
+	for n := range b.tasks {
+		known = append(known, n)
+	}
+	sort.Strings(known)
+	return backends.TaskSpec{}, &backends.UnknownTaskError{Task: task, Known: known}
+}
+
+// envelope is an asynq task's payload.
+type envelope struct {
+	Input      json.RawMessage `json:"input"`
+	EnqueuedAt time.Time       `json:"enqueued_at"`
+	Timeout    time.Duration   `json:"timeout,omitempty"`
+	WF         *wfRef          `json:"wf,omitempty"`
+}
+
+// wfRef places a task in a workflow.
+type wfRef struct {
+	ID    string `json:"id"`
+	Stage int    `json:"stage"`
+	Index int    `json:"index"`
+}
+
+func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage, opts ...backends.SubmitOption) (string, error) {
+	spec, err := b.spec(task)
+	if err != nil {
+		return "", err
+	}
+	if !json.Valid(input) {
+		return "", fmt.Errorf("asynq: submit %q: the input is not a valid JSON document", task)
+	}
+	o := backends.ApplySubmitOptions(opts)
+	taskID := ""
+	if o.UniqueKey != "" {
+		taskID = "u:" + o.UniqueKey
+	}
+	return b.enqueue(ctx, spec, input, o, taskID, nil)
+}
+
+// enqueue puts one task on its queue; taskID is asynq's id ("" for a new
+// random one). A conflicting id returns the existing task's id.
+func (b *backend) enqueue(ctx context.Context, spec backends.TaskSpec, input json.RawMessage, o backends.SubmitOptions, taskID string, wf *wfRef) (string, error) {
+	queue := spec.Queue
+	if o.Queue != "" {
+		queue = o.Queue
+	}
+	retries := spec.MaxRetries
+	if o.MaxRetries != nil {
+		retries = *o.MaxRetries
+	}
+	timeout := spec.Timeout
+	if o.Timeout > 0 {
+		timeout = o.Timeout
+	}
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	payload, _ := json.Marshal(envelope{Input: input, EnqueuedAt: time.Now().UTC(), Timeout: timeout, WF: wf})
+	// asynq counts timeouts and times in whole seconds: its own timeout is
+	// rounded up (the exact one applies in the worker), and a delayed task
+	// runs at the next whole second, never early.
+	aopts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(retries), asynq.Timeout(timeout.Truncate(time.Second) + time.Second), asynq.Retention(Retention)}
+	if !o.RunAt.IsZero() {
+		aopts = append(aopts, asynq.ProcessAt(o.RunAt.Truncate(time.Second).Add(time.Second)))
+	}
+	if taskID != "" {
+		aopts = append(aopts, asynq.TaskID(taskID))
+	}
+	info, err := b.client.EnqueueContext(ctx, asynq.NewTask(spec.Name, payload), aopts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return queue + "/" + taskID, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("asynq: submit %q: %w", spec.Name, err)
+	}
+	return info.Queue + "/" + info.ID, nil
+}
+
+func splitID(id string) (queue, taskID string, err error) {
+	queue, taskID, ok := strings.Cut(id, "/")
+	if !ok || queue == "" || taskID == "" {
+		return "", "", fmt.Errorf("asynq: task id %q: %w (asynq ids read QUEUE/ID)", id, backends.ErrNotFound)
+	}
+	return queue, taskID, nil
+}
+
+func (b *backend) Result(ctx context.Context, id string) (backends.TaskResult, error) {
+	queue, taskID, err := splitID(id)
+	if err != nil {
+		return backends.TaskResult{}, err
+	}
+	info, err := b.insp.GetTaskInfo(queue, taskID)
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return backends.TaskResult{}, fmt.Errorf("asynq: task %s: %w", id, backends.ErrNotFound)
+	}
+	if err != nil {
+		return backends.TaskResult{}, fmt.Errorf("asynq: reading task %s: %w", id, err)
+	}
+	times, err := b.rc.HGetAll(ctx, timesPrefix+id).Result()
+	if err != nil {
+		return backends.TaskResult{}, fmt.Errorf("asynq: reading task %s: %w", id, err)
+	}
+	return b.resultOf(id, info, times), nil
+}
+
+func (b *backend) resultOf(id string, info *asynq.TaskInfo, times map[string]string) backends.TaskResult {
+	var env envelope
+	_ = json.Unmarshal(info.Payload, &env)
+	r := backends.TaskResult{ID: id, Task: info.Type, Queue: info.Queue, EnqueuedAt: env.EnqueuedAt, Engine: Engine}
+	r.StartedAt, _ = time.Parse(time.RFC3339Nano, times["started_at"])
+	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, times["finished_at"])
+	fmt.Sscan(times["attempts"], &r.Attempts)
+	if info.LastErr != "" {
+		r.Error = decodeError(info.LastErr)
+	}
+	switch info.State {
+	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateAggregating:
+		r.Status = backends.StatusPending
+		if r.Attempts > 0 {
+			r.Status = backends.StatusRetrying
+		}
+	case asynq.TaskStateActive:
+		r.Status = backends.StatusRunning
+	case asynq.TaskStateRetry:
+		r.Status = backends.StatusRetrying
+	case asynq.TaskStateCompleted:
+		r.Status, r.Error = backends.StatusSucceeded, nil
+		r.Output = compact(info.Result)
+	case asynq.TaskStateArchived:
+		r.Status = backends.StatusFailed
+	}
+	return r
+}
+
+func compact(out []byte) json.RawMessage {
+	if len(out) == 0 {
+		return json.RawMessage("null")
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, out) != nil {
+		return out
+	}
+	return buf.Bytes()
+}
+
+// taskErr is a handler's error as asynq stores it: the JSON of a
+// backends.TaskError, so that its kind and verdict survive.
+type taskErr struct{ e *backends.TaskError }
+
+func (t taskErr) Error() string {
+	b, _ := json.Marshal(t.e)
+	return string(b)
+}
+
+func decodeError(s string) *backends.TaskError {
+	if i := strings.IndexByte(s, '{'); i >= 0 {
+		var e backends.TaskError
+		if json.NewDecoder(strings.NewReader(s[i:])).Decode(&e) == nil && e.Kind != "" {
+			return &e
+		}
+	}
+	kind := "failed"
+	if strings.Contains(s, "deadline exceeded") {
+		kind = "timeout"
+	}
+	return &backends.TaskError{Kind: kind, Message: s, Retryable: true}
+}
+
+func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, error) {
+	if _, _, err := splitID(id); err != nil {
+		return backends.TaskResult{}, err
+	}
+	wait, cancel := b.subscribe(id)
+	defer cancel()
+	for {
+		r, err := b.Result(ctx, id)
+		if err != nil || r.Status.Done() {
+			return r, err
+		}
+		if err := wait(ctx); err != nil {
+			return r, err
+		}
+	}
+}
+
+func (b *backend) Close() error {
+	b.wmu.Lock()
+	if b.stop != nil {
+		b.stop()
+	}
+	if b.sub != nil {
+		b.sub.Close() // before the client, or go-redis logs the broken connection
+	}
+	b.wmu.Unlock()
+	b.client.Close()
+	return b.rc.Close()
+}

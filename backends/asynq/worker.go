@@ -1,0 +1,140 @@
+package asynq
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"taskhost.dev/backends"
+)
+
+// DefaultConcurrency is the number of tasks a worker runs at once when
+// WorkerOptions.Concurrency is zero.
+const DefaultConcurrency = 10
+
+// TaskCheckInterval is how often an idle worker looks for new tasks;
+// asynq's default (1 s) puts a lone task's latency near a second.
+const TaskCheckInterval = 5 * time.Millisecond
+
+// retryDelay backs off 1 s, 2 s, 4 s ... up to 10 minutes; n counts the
+// retries done so far.
+func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	return time.Duration(math.Min(math.Pow(2, float64(n)), 600)) * time.Second
+}
+
+// Work runs an asynq server on opts.Queues until ctx ends, then drains.
+func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backends.Handler) error {
+	queues := map[string]int{}
+	for _, q := range opts.Queues {
+		queues[q] = 1
+	}
+	if len(queues) == 0 {
+		b.mu.RLock()
+		for _, t := range b.tasks {
+			queues[t.Queue] = 1
+		}
+		b.mu.RUnlock()
+	}
+	if len(queues) == 0 {
+		queues["default"] = 1
+	}
+	conc := opts.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	grace := opts.Grace
+	if grace <= 0 {
+		grace = backends.DefaultGrace
+	}
+	srv := asynq.NewServerFromRedisClient(b.rc, asynq.Config{
+		Concurrency:              conc,
+		Queues:                   queues,
+		ShutdownTimeout:          grace,
+		TaskCheckInterval:        TaskCheckInterval,
+		DelayedTaskCheckInterval: 100 * time.Millisecond,
+		RetryDelayFunc:           retryDelay,
+		Logger:                   slogAdapter{b},
+		LogLevel:                 asynq.WarnLevel,
+	})
+	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return b.process(ctx, t, h) })); err != nil {
+		return fmt.Errorf("asynq: starting a worker: %w", err)
+	}
+	<-ctx.Done()
+	srv.Shutdown()
+	return nil
+}
+
+// process runs one task: it records the attempt, calls the handler, and
+// stores the output or the error the way asynq expects.
+func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler) error {
+	taskID, _ := asynq.GetTaskID(ctx)
+	queue, _ := asynq.GetQueueName(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	id := queue + "/" + taskID
+	var env envelope
+	if err := json.Unmarshal(t.Payload(), &env); err != nil {
+		return fmt.Errorf("%s: %w", taskErr{&backends.TaskError{Kind: "bad_input", Message: "the payload is not a taskhost envelope: " + err.Error()}}, asynq.SkipRetry)
+	}
+	key := timesPrefix + id
+	bg := context.WithoutCancel(ctx)
+	pipe := b.rc.TxPipeline()
+	pipe.HIncrBy(bg, key, "attempts", 1)
+	pipe.HSet(bg, key, "started_at", time.Now().UTC().Format(time.RFC3339Nano))
+	pipe.Expire(bg, key, Retention+time.Hour)
+	if _, err := pipe.Exec(bg); err != nil {
+		return fmt.Errorf("asynq: recording the attempt: %w", err)
+	}
+	// asynq keeps timeouts in whole seconds; the exact one is in the
+	// envelope and applies here.
+	if env.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, env.Timeout)
+		defer cancel()
+	}
+	out, err := h.ProcessTask(ctx, &backends.Task{ID: id, Name: t.Type(), Input: env.Input, Attempt: retried + 1, Heartbeat: func() {}})
+	if err != nil {
+		te := backends.ErrorOf(err)
+		final := !te.Retryable || retried >= maxRetry
+		if final {
+			b.rc.HSet(bg, key, "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
+			if env.WF != nil {
+				if ferr := b.failWorkflow(bg, env.WF, te); ferr != nil {
+					b.logger.Error("asynq: marking a workflow failed", "workflow", env.WF.ID, "err", ferr)
+				}
+			}
+			defer b.publish(bg, id)
+		}
+		if !te.Retryable {
+			return fmt.Errorf("%s: %w", taskErr{te}, asynq.SkipRetry)
+		}
+		return taskErr{te}
+	}
+	if len(out) == 0 {
+		out = json.RawMessage("null")
+	}
+	if _, err := t.ResultWriter().Write(out); err != nil {
+		return fmt.Errorf("asynq: writing the result: %w", err)
+	}
+	if env.WF != nil {
+		if err := b.advance(bg, env.WF, out); err != nil {
+			return fmt.Errorf("asynq: advancing workflow %s: %w", env.WF.ID, err)
+		}
+	}
+	b.rc.HSet(bg, key, "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
+	b.publish(bg, id)
+	return nil
+}
+
+// slogAdapter sends asynq's log lines to the backend's logger.
+type slogAdapter struct{ b *backend }
+
+func (l slogAdapter) Debug(args ...any) { l.b.logger.Debug(fmt.Sprint(args...)) }
+func (l slogAdapter) Info(args ...any)  { l.b.logger.Info(fmt.Sprint(args...)) }
+func (l slogAdapter) Warn(args ...any)  { l.b.logger.Warn(fmt.Sprint(args...)) }
+func (l slogAdapter) Error(args ...any) { l.b.logger.Error(fmt.Sprint(args...)) }
+func (l slogAdapter) Fatal(args ...any) { l.b.logger.Error(fmt.Sprint(args...)) }

@@ -1,0 +1,234 @@
+package asynq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"taskhost.dev/backends"
+)
+
+// A workflow lives in the hash taskhost:wf:ID (name, definition, status,
+// stage, per-stage pending counts, step outputs) and the set
+// taskhost:wf:ID:done of the steps already counted.
+
+const wfPrefix = "taskhost:wf:"
+
+// stepDone records a step's output and counts its stage down, once per
+// step however often it runs. It returns the stage's pending count, or -1
+// when the workflow is no longer running.
+var stepDone = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
+local step = ARGV[1] .. ':' .. ARGV[2]
+if redis.call('SADD', KEYS[2], step) == 1 then
+	redis.call('HSET', KEYS[1], 'out:' .. step, ARGV[3])
+	return redis.call('HINCRBY', KEYS[1], 'pending:' .. ARGV[1], -1)
+end
+return tonumber(redis.call('HGET', KEYS[1], 'pending:' .. ARGV[1]))
+`)
+
+func newWorkflowID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return "wf_" + hex.EncodeToString(b)
+}
+
+func stepTaskID(id string, stage, index int) string {
+	return fmt.Sprintf("%s_%d_%d", id, stage, index)
+}
+
+func nowText() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// SubmitWorkflow implements backends.Workflows.
+func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
+	if err := wf.Validate(); err != nil {
+		return "", fmt.Errorf("asynq: %w: %v", backends.ErrWorkflowInvalid, err)
+	}
+	for _, st := range wf.Stages {
+		for _, s := range st.Steps {
+			if _, err := b.spec(s.Task); err != nil {
+				return "", fmt.Errorf("asynq: workflow %q: %w", wf.Name, err)
+			}
+		}
+	}
+	if !json.Valid(input) {
+		return "", fmt.Errorf("asynq: workflow %q: the input is not a valid JSON document", wf.Name)
+	}
+	def, _ := json.Marshal(wf)
+	id := newWorkflowID()
+	key := wfPrefix + id
+	if err := b.rc.HSet(ctx, key, "name", wf.Name, "definition", string(def), "status", "running", "stage", 0,
+		"pending:0", len(wf.Stages[0].Steps), "created_at", nowText()).Err(); err != nil {
+		return "", fmt.Errorf("asynq: submit workflow: %w", err)
+	}
+	b.rc.Expire(ctx, key, Retention+time.Hour)
+	if err := b.enqueueStage(ctx, &wf, id, 0, input); err != nil {
+		return "", fmt.Errorf("asynq: submit workflow: %w", err)
+	}
+	return id, nil
+}
+
+// enqueueStage enqueues a stage's steps with ids derived from the
+// workflow, so doing it twice enqueues nothing new.
+func (b *backend) enqueueStage(ctx context.Context, wf *backends.Workflow, id string, stage int, value json.RawMessage) error {
+	for i, step := range wf.Stages[stage].Steps {
+		in, err := backends.StepInput(value, step.Params)
+		if err != nil {
+			return fmt.Errorf("stage %d step %d (%s): %w", stage+1, i+1, step.Task, err)
+		}
+		spec, err := b.spec(step.Task)
+		if err != nil {
+			return err
+		}
+		tid := stepTaskID(id, stage, i)
+		taskID, err := b.enqueue(ctx, spec, in, backends.SubmitOptions{}, tid, &wfRef{ID: id, Stage: stage, Index: i})
+		if err != nil {
+			return err
+		}
+		b.rc.HSet(ctx, wfPrefix+id, fmt.Sprintf("task:%d:%d", stage, i), taskID)
+	}
+	return nil
+}
+
+// advance counts a finished step and, when its stage is done, enqueues the
+// next stage or finishes the workflow.
+func (b *backend) advance(ctx context.Context, ref *wfRef, out json.RawMessage) error {
+	key := wfPrefix + ref.ID
+	pending, err := stepDone.Run(ctx, b.rc, []string{key, key + ":done"}, ref.Stage, ref.Index, string(out)).Int()
+	if err != nil || pending != 0 {
+		return err // -1: failed or gone; > 0: the stage is still running
+	}
+	def, err := b.rc.HGet(ctx, key, "definition").Result()
+	if err != nil {
+		return err
+	}
+	var wf backends.Workflow
+	if err := json.Unmarshal([]byte(def), &wf); err != nil {
+		return err
+	}
+	n := len(wf.Stages[ref.Stage].Steps)
+	fields := make([]string, n)
+	for i := range fields {
+		fields[i] = fmt.Sprintf("out:%d:%d", ref.Stage, i)
+	}
+	vals, err := b.rc.HMGet(ctx, key, fields...).Result()
+	if err != nil {
+		return err
+	}
+	outputs := make([]json.RawMessage, n)
+	for i, v := range vals {
+		s, _ := v.(string)
+		outputs[i] = json.RawMessage(s)
+	}
+	value := backends.StageOutput(outputs)
+	next := ref.Stage + 1
+	if next == len(wf.Stages) {
+		if err := b.rc.HSet(ctx, key, "status", "succeeded", "output", string(value), "finished_at", nowText()).Err(); err != nil {
+			return err
+		}
+		b.publish(ctx, ref.ID)
+		return nil
+	}
+	// The count is set before the steps exist, and only once.
+	if err := b.rc.HSetNX(ctx, key, "pending:"+strconv.Itoa(next), len(wf.Stages[next].Steps)).Err(); err != nil {
+		return err
+	}
+	b.rc.HSet(ctx, key, "stage", next)
+	return b.enqueueStage(ctx, &wf, ref.ID, next, value)
+}
+
+// failWorkflow marks the workflow failed by a step's final error.
+func (b *backend) failWorkflow(ctx context.Context, ref *wfRef, te *backends.TaskError) error {
+	e, _ := json.Marshal(struct {
+		*backends.TaskError
+		Stage int `json:"stage"`
+		Index int `json:"index"`
+	}{te, ref.Stage, ref.Index})
+	key := wfPrefix + ref.ID
+	status, err := b.rc.HGet(ctx, key, "status").Result()
+	if err != nil || status != "running" {
+		return err
+	}
+	if err := b.rc.HSet(ctx, key, "status", "failed", "error", string(e), "finished_at", nowText()).Err(); err != nil {
+		return err
+	}
+	b.publish(ctx, ref.ID)
+	return nil
+}
+
+// WorkflowResult implements backends.Workflows.
+func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.WorkflowResult, error) {
+	res := backends.WorkflowResult{ID: id, Engine: Engine}
+	h, err := b.rc.HGetAll(ctx, wfPrefix+id).Result()
+	if err != nil {
+		return res, fmt.Errorf("asynq: reading workflow %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return res, fmt.Errorf("asynq: workflow %s: %w", id, backends.ErrNotFound)
+	}
+	var wf backends.Workflow
+	if err := json.Unmarshal([]byte(h["definition"]), &wf); err != nil {
+		return res, err
+	}
+	res.Workflow = h["name"]
+	res.Status = backends.Status(h["status"])
+	if h["status"] == "running" {
+		res.Status = backends.StatusRunning
+	}
+	res.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, h["created_at"])
+	res.FinishedAt, _ = time.Parse(time.RFC3339Nano, h["finished_at"])
+	if out, ok := h["output"]; ok {
+		res.Output = compact([]byte(out))
+	}
+	failed := [2]int{-1, -1}
+	if e, ok := h["error"]; ok {
+		res.Error = decodeError(e)
+		var at struct{ Stage, Index int }
+		if json.Unmarshal([]byte(e), &at) == nil {
+			failed = [2]int{at.Stage, at.Index}
+		}
+	}
+	for i, st := range wf.Stages {
+		for j, s := range st.Steps {
+			step := backends.StepResult{Stage: i, Index: j, Task: s.Task, Status: backends.StatusPending}
+			if tid, ok := h[fmt.Sprintf("task:%d:%d", i, j)]; ok {
+				step.TaskID = tid
+				if tr, err := b.Result(ctx, tid); err == nil {
+					step.Status, step.Output, step.Error = tr.Status, tr.Output, tr.Error
+				} else if !errors.Is(err, backends.ErrNotFound) {
+					return res, err
+				}
+			}
+			switch {
+			case [2]int{i, j} == failed && !step.Status.Done():
+				step.Status, step.Error = backends.StatusFailed, res.Error
+			case res.Status.Done() && !step.Status.Done() && step.TaskID == "":
+				step.Status = backends.StatusCancelled
+			}
+			res.Steps = append(res.Steps, step)
+		}
+	}
+	return res, nil
+}
+
+// WaitWorkflow implements backends.Workflows.
+func (b *backend) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
+	wait, cancel := b.subscribe(id)
+	defer cancel()
+	for {
+		r, err := b.WorkflowResult(ctx, id)
+		if err != nil || r.Status.Done() {
+			return r, err
+		}
+		if err := wait(ctx); err != nil {
+			return r, err
+		}
+	}
+}
