@@ -1,14 +1,12 @@
 package asynq
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -42,8 +40,7 @@ type backend struct {
 	insp   *asynq.Inspector
 	logger *slog.Logger
 
-	mu    sync.RWMutex
-	tasks map[string]backends.TaskSpec
+	tasks backends.TaskRegistry
 
 	wmu       sync.Mutex
 	waiters   map[string]map[chan struct{}]bool
@@ -79,43 +76,20 @@ func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
 	}
 	return &backend{
 		rc: rc, client: asynq.NewClientFromRedisClient(rc), insp: asynq.NewInspectorFromRedisClient(rc),
-		logger: logger, tasks: map[string]backends.TaskSpec{}, waiters: map[string]map[chan struct{}]bool{},
+		logger: logger, waiters: map[string]map[chan struct{}]bool{},
 	}, nil
 }
 
 func (b *backend) Engine() string { return Engine }
 
 func (b *backend) Register(tasks ...backends.TaskSpec) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, t := range tasks {
-		if t.Name == "" {
-			return errors.New("asynq: Register: a task has no name")
-		}
-		if t.Queue == "" {
-			t.Queue = "default"
-		}
-		b.tasks[t.Name] = t
+	if err := b.tasks.Register("default", tasks...); err != nil {
+		return fmt.Errorf("asynq: %w", err)
 	}
 	return nil
 }
 
-func (b *backend) spec(task string) (backends.TaskSpec, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if t, ok := b.tasks[task]; ok {
-		return t, nil
-	}
-	if len(b.tasks) == 0 {
-		return backends.TaskSpec{Name: task, Queue: "default", MaxRetries: 3}, nil
-	}
-	known := make([]string, 0, len(b.tasks))
-	for n := range b.tasks {
-		known = append(known, n)
-	}
-	sort.Strings(known)
-	return backends.TaskSpec{}, &backends.UnknownTaskError{Task: task, Known: known}
-}
+func (b *backend) spec(task string) (backends.TaskSpec, error) { return b.tasks.Spec(task, "default") }
 
 // envelope is an asynq task's payload.
 type envelope struct {
@@ -222,7 +196,7 @@ func (b *backend) resultOf(id string, info *asynq.TaskInfo, times map[string]str
 	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, times["finished_at"])
 	fmt.Sscan(times["attempts"], &r.Attempts)
 	if info.LastErr != "" {
-		r.Error = decodeError(info.LastErr)
+		r.Error = backends.DecodeTaskError(info.LastErr)
 	}
 	switch info.State {
 	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateAggregating:
@@ -236,46 +210,17 @@ func (b *backend) resultOf(id string, info *asynq.TaskInfo, times map[string]str
 		r.Status = backends.StatusRetrying
 	case asynq.TaskStateCompleted:
 		r.Status, r.Error = backends.StatusSucceeded, nil
-		r.Output = compact(info.Result)
+		r.Output = backends.CompactJSON(info.Result)
 	case asynq.TaskStateArchived:
 		r.Status = backends.StatusFailed
 	}
 	return r
 }
 
-func compact(out []byte) json.RawMessage {
-	if len(out) == 0 {
-		return json.RawMessage("null")
-	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, out) != nil {
-		return out
-	}
-	return buf.Bytes()
-}
-
-// taskErr is a handler's error as asynq stores it: the JSON of a
-// backends.TaskError, so that its kind and verdict survive.
+// taskErr is a handler's error as asynq stores it (backends.EncodeTaskError).
 type taskErr struct{ e *backends.TaskError }
 
-func (t taskErr) Error() string {
-	b, _ := json.Marshal(t.e)
-	return string(b)
-}
-
-func decodeError(s string) *backends.TaskError {
-	if i := strings.IndexByte(s, '{'); i >= 0 {
-		var e backends.TaskError
-		if json.NewDecoder(strings.NewReader(s[i:])).Decode(&e) == nil && e.Kind != "" {
-			return &e
-		}
-	}
-	kind := "failed"
-	if strings.Contains(s, "deadline exceeded") {
-		kind = "timeout"
-	}
-	return &backends.TaskError{Kind: kind, Message: s, Retryable: true}
-}
+func (t taskErr) Error() string { return backends.EncodeTaskError(t.e) }
 
 func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, error) {
 	if _, _, err := splitID(id); err != nil {

@@ -33,11 +33,9 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 		queues[q] = 1
 	}
 	if len(queues) == 0 {
-		b.mu.RLock()
-		for _, t := range b.tasks {
+		for _, t := range b.tasks.All() {
 			queues[t.Queue] = 1
 		}
-		b.mu.RUnlock()
 	}
 	if len(queues) == 0 {
 		queues["default"] = 1

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -48,18 +47,8 @@ func nowText() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // SubmitWorkflow implements backends.Workflows.
 func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
-	if err := wf.Validate(); err != nil {
-		return "", fmt.Errorf("asynq: %w: %v", backends.ErrWorkflowInvalid, err)
-	}
-	for _, st := range wf.Stages {
-		for _, s := range st.Steps {
-			if _, err := b.spec(s.Task); err != nil {
-				return "", fmt.Errorf("asynq: workflow %q: %w", wf.Name, err)
-			}
-		}
-	}
-	if !json.Valid(input) {
-		return "", fmt.Errorf("asynq: workflow %q: the input is not a valid JSON document", wf.Name)
+	if err := backends.CheckWorkflow(wf, input, func(t string) error { _, err := b.spec(t); return err }); err != nil {
+		return "", fmt.Errorf("asynq: %w", err)
 	}
 	def, _ := json.Marshal(wf)
 	id := newWorkflowID()
@@ -146,11 +135,7 @@ func (b *backend) advance(ctx context.Context, ref *wfRef, out json.RawMessage) 
 
 // failWorkflow marks the workflow failed by a step's final error.
 func (b *backend) failWorkflow(ctx context.Context, ref *wfRef, te *backends.TaskError) error {
-	e, _ := json.Marshal(struct {
-		*backends.TaskError
-		Stage int `json:"stage"`
-		Index int `json:"index"`
-	}{te, ref.Stage, ref.Index})
+	e, _ := json.Marshal(backends.FailedStep{TaskError: te, Stage: ref.Stage, Index: ref.Index})
 	key := wfPrefix + ref.ID
 	status, err := b.rc.HGet(ctx, key, "status").Result()
 	if err != nil || status != "running" {
@@ -185,35 +170,19 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.Workf
 	res.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, h["created_at"])
 	res.FinishedAt, _ = time.Parse(time.RFC3339Nano, h["finished_at"])
 	if out, ok := h["output"]; ok {
-		res.Output = compact([]byte(out))
+		res.Output = backends.CompactJSON([]byte(out))
 	}
-	failed := [2]int{-1, -1}
 	if e, ok := h["error"]; ok {
-		res.Error = decodeError(e)
-		var at struct{ Stage, Index int }
-		if json.Unmarshal([]byte(e), &at) == nil {
-			failed = [2]int{at.Stage, at.Index}
-		}
+		res.Error = backends.DecodeTaskError(e)
 	}
-	for i, st := range wf.Stages {
-		for j, s := range st.Steps {
-			step := backends.StepResult{Stage: i, Index: j, Task: s.Task, Status: backends.StatusPending}
-			if tid, ok := h[fmt.Sprintf("task:%d:%d", i, j)]; ok {
-				step.TaskID = tid
-				if tr, err := b.Result(ctx, tid); err == nil {
-					step.Status, step.Output, step.Error = tr.Status, tr.Output, tr.Error
-				} else if !errors.Is(err, backends.ErrNotFound) {
-					return res, err
-				}
-			}
-			switch {
-			case [2]int{i, j} == failed && !step.Status.Done():
-				step.Status, step.Error = backends.StatusFailed, res.Error
-			case res.Status.Done() && !step.Status.Done() && step.TaskID == "":
-				step.Status = backends.StatusCancelled
-			}
-			res.Steps = append(res.Steps, step)
-		}
+	res.Steps, err = backends.StepResults(wf, res.Status, h["error"],
+		func(stage, index int) (string, bool) {
+			id, ok := h[fmt.Sprintf("task:%d:%d", stage, index)]
+			return id, ok
+		},
+		func(id string) (backends.TaskResult, error) { return b.Result(ctx, id) })
+	if err != nil {
+		return res, err
 	}
 	return res, nil
 }

@@ -1,17 +1,14 @@
 package river
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -105,8 +102,7 @@ type backend[TTx any] struct {
 	logger *slog.Logger
 	client *river.Client[TTx] // insert-only client
 
-	mu    sync.RWMutex
-	tasks map[string]backends.TaskSpec
+	tasks backends.TaskRegistry
 }
 
 func newBackend[TTx any](ctx context.Context, d db[TTx], logger *slog.Logger) (*backend[TTx], error) {
@@ -129,41 +125,20 @@ func newBackend[TTx any](ctx context.Context, d db[TTx], logger *slog.Logger) (*
 		d.close()
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	return &backend[TTx]{db: d, logger: logger, client: client, tasks: map[string]backends.TaskSpec{}}, nil
+	return &backend[TTx]{db: d, logger: logger, client: client}, nil
 }
 
 func (b *backend[TTx]) Engine() string { return Engine }
 
 func (b *backend[TTx]) Register(tasks ...backends.TaskSpec) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, t := range tasks {
-		if t.Name == "" {
-			return errors.New("river: Register: a task has no name")
-		}
-		if t.Queue == "" {
-			t.Queue = river.QueueDefault
-		}
-		b.tasks[t.Name] = t
+	if err := b.tasks.Register(river.QueueDefault, tasks...); err != nil {
+		return fmt.Errorf("river: %w", err)
 	}
 	return nil
 }
 
 func (b *backend[TTx]) spec(task string) (backends.TaskSpec, error) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if t, ok := b.tasks[task]; ok {
-		return t, nil
-	}
-	if len(b.tasks) == 0 {
-		return backends.TaskSpec{Name: task, Queue: river.QueueDefault, MaxRetries: 3}, nil
-	}
-	known := make([]string, 0, len(b.tasks))
-	for n := range b.tasks {
-		known = append(known, n)
-	}
-	sort.Strings(known)
-	return backends.TaskSpec{}, &backends.UnknownTaskError{Task: task, Known: known}
+	return b.tasks.Spec(task, river.QueueDefault)
 }
 
 func (b *backend[TTx]) Submit(ctx context.Context, task string, input json.RawMessage, opts ...backends.SubmitOption) (string, error) {
@@ -269,7 +244,7 @@ func resultOf(job *rivertype.JobRow) backends.TaskResult {
 		r.FinishedAt = *job.FinalizedAt
 	}
 	if n := len(job.Errors); n > 0 {
-		r.Error = decodeError(job.Errors[n-1].Error)
+		r.Error = backends.DecodeTaskError(job.Errors[n-1].Error)
 	}
 	switch job.State {
 	case rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled:
@@ -283,7 +258,7 @@ func resultOf(job *rivertype.JobRow) backends.TaskResult {
 		r.Status = backends.StatusRetrying
 	case rivertype.JobStateCompleted:
 		r.Status = backends.StatusSucceeded
-		r.Output = compact(job.Output())
+		r.Output = backends.CompactJSON(job.Output())
 		r.Error = nil
 	case rivertype.JobStateDiscarded:
 		r.Status = backends.StatusFailed
@@ -296,41 +271,7 @@ func resultOf(job *rivertype.JobRow) backends.TaskResult {
 	return r
 }
 
-// The worker stores a task's error as the JSON of a backends.TaskError, so
-// that its kind and verdict survive in River's errors column.
+// taskErr is a handler's error as River stores it (backends.EncodeTaskError).
 type taskErr struct{ e *backends.TaskError }
 
-func (t taskErr) Error() string {
-	b, _ := json.Marshal(t.e)
-	return string(b)
-}
-
-func decodeError(s string) *backends.TaskError {
-	// A cancelled job's error reads "JobCancelError: {...}".
-	var e backends.TaskError
-	if i := strings.IndexByte(s, '{'); i >= 0 && json.Unmarshal([]byte(s[i:]), &e) == nil && e.Kind != "" {
-		return &e
-	}
-	// River's own errors (a timeout, a panic, a cancelled job).
-	kind := "failed"
-	switch {
-	case strings.Contains(s, "deadline exceeded"), strings.Contains(s, "timeout"):
-		kind = "timeout"
-	case strings.Contains(s, "PanicError"), strings.Contains(s, "panic"):
-		kind = "trap"
-	}
-	return &backends.TaskError{Kind: kind, Message: s, Retryable: true}
-}
-
-// compact returns out without insignificant space (PostgreSQL's jsonb adds
-// some), or null when empty.
-func compact(out []byte) json.RawMessage {
-	if len(out) == 0 {
-		return json.RawMessage("null")
-	}
-	var b bytes.Buffer
-	if json.Compact(&b, out) != nil {
-		return out
-	}
-	return b.Bytes()
-}
+func (t taskErr) Error() string { return backends.EncodeTaskError(t.e) }

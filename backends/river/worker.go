@@ -91,9 +91,8 @@ func (b *backend[TTx]) complete(ctx context.Context, job *river.Job[jobArgs], ou
 func (b *backend[TTx]) Work(ctx context.Context, opts backends.WorkerOptions, h backends.Handler) error {
 	queues := opts.Queues
 	var maxTimeout time.Duration
-	b.mu.RLock()
 	seen := map[string]bool{}
-	for _, t := range b.tasks {
+	for _, t := range b.tasks.All() {
 		if len(opts.Queues) == 0 && !seen[t.Queue] {
 			queues = append(queues, t.Queue)
 			seen[t.Queue] = true
@@ -104,7 +103,6 @@ func (b *backend[TTx]) Work(ctx context.Context, opts backends.WorkerOptions, h 
 		}
 		maxTimeout = max(maxTimeout, timeout)
 	}
-	b.mu.RUnlock()
 	if maxTimeout == 0 {
 		maxTimeout = defaultTimeout
 	}

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -74,18 +73,8 @@ func newWorkflowID() string {
 
 // SubmitWorkflow implements backends.Workflows.
 func (b *backend[TTx]) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
-	if err := wf.Validate(); err != nil {
-		return "", fmt.Errorf("river: %w: %v", backends.ErrWorkflowInvalid, err)
-	}
-	for _, st := range wf.Stages {
-		for _, s := range st.Steps {
-			if _, err := b.spec(s.Task); err != nil {
-				return "", fmt.Errorf("river: workflow %q: %w", wf.Name, err)
-			}
-		}
-	}
-	if !json.Valid(input) {
-		return "", fmt.Errorf("river: workflow %q: the input is not a valid JSON document", wf.Name)
+	if err := backends.CheckWorkflow(wf, input, func(t string) error { _, err := b.spec(t); return err }); err != nil {
+		return "", fmt.Errorf("river: %w", err)
 	}
 	def, _ := json.Marshal(wf)
 	id := newWorkflowID()
@@ -196,7 +185,7 @@ func (b *backend[TTx]) stageOutputs(ctx context.Context, tx TTx, id string, stag
 			return nil, err
 		}
 		if idx >= 0 && idx < n {
-			outputs[idx] = compact([]byte(out.String))
+			outputs[idx] = backends.CompactJSON([]byte(out.String))
 		}
 	}
 	return outputs, r.Err()
@@ -209,11 +198,7 @@ func (b *backend[TTx]) failWorkflow(ctx context.Context, ref *wfRef, te *backend
 		return err
 	}
 	defer b.db.rollback(ctx, tx)
-	e, _ := json.Marshal(struct {
-		*backends.TaskError
-		Stage int `json:"stage"`
-		Index int `json:"index"`
-	}{te, ref.Stage, ref.Index})
+	e, _ := json.Marshal(backends.FailedStep{TaskError: te, Stage: ref.Stage, Index: ref.Index})
 	if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow SET status = 'failed', error = $1, finished_at = $2 WHERE id = $3 AND status = 'running'`,
 		string(e), now(), ref.ID); err != nil {
 		return err
@@ -261,15 +246,10 @@ func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (backends.
 		res.FinishedAt, _ = time.Parse(time.RFC3339Nano, finished.String)
 	}
 	if output.Valid {
-		res.Output = compact([]byte(output.String))
+		res.Output = backends.CompactJSON([]byte(output.String))
 	}
-	failed := [2]int{-1, -1}
 	if errText.Valid {
-		res.Error = decodeError(errText.String)
-		var at struct{ Stage, Index int }
-		if json.Unmarshal([]byte(errText.String), &at) == nil {
-			failed = [2]int{at.Stage, at.Index}
-		}
+		res.Error = backends.DecodeTaskError(errText.String)
 	}
 	var wf backends.Workflow
 	if err := json.Unmarshal([]byte(def), &wf); err != nil {
@@ -291,27 +271,14 @@ func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (backends.
 	}
 	sr.Close()
 	b.db.rollback(ctx, tx)
-	for i, st := range wf.Stages {
-		for j, s := range st.Steps {
-			step := backends.StepResult{Stage: i, Index: j, Task: s.Task, Status: backends.StatusPending}
-			if job, ok := jobIDs[[2]int{i, j}]; ok {
-				step.TaskID = strconv.FormatInt(job, 10)
-				if tr, err := b.Result(ctx, step.TaskID); err == nil {
-					step.Status, step.Output, step.Error = tr.Status, tr.Output, tr.Error
-				} else if !errors.Is(err, backends.ErrNotFound) {
-					return res, err
-				}
-			}
-			switch {
-			case [2]int{i, j} == failed && !step.Status.Done():
-				// The workflow records the failure before River finishes
-				// the job's row.
-				step.Status, step.Error = backends.StatusFailed, res.Error
-			case res.Status.Done() && !step.Status.Done() && step.TaskID == "":
-				step.Status = backends.StatusCancelled
-			}
-			res.Steps = append(res.Steps, step)
-		}
+	res.Steps, err = backends.StepResults(wf, res.Status, errText.String,
+		func(stage, index int) (string, bool) {
+			job, ok := jobIDs[[2]int{stage, index}]
+			return strconv.FormatInt(job, 10), ok
+		},
+		func(id string) (backends.TaskResult, error) { return b.Result(ctx, id) })
+	if err != nil {
+		return res, err
 	}
 	return res, nil
 }
