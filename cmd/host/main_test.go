@@ -24,7 +24,7 @@ func runHost(t *testing.T, args ...string) (int, string, string) {
 
 func TestCommands(t *testing.T) {
 	dir := testplugins.Core(t)
-	cache := t.TempDir()
+	cache := testCache(t)
 	common := []string{"--plugins-dir", dir, "--cache-dir", cache}
 	cases := []struct {
 		args        []string
@@ -73,7 +73,7 @@ func TestPluginsListJSONAndPin(t *testing.T) {
 	if err := os.WriteFile(manifest, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"--manifest", manifest, "--plugins-dir", t.TempDir(), "--cache-dir", t.TempDir()}
+	args := []string{"--manifest", manifest, "--plugins-dir", t.TempDir(), "--cache-dir", testCache(t)}
 	code, out, errOut := runHost(t, append([]string{"plugins", "pin"}, args...)...)
 	if code != 0 || !strings.Contains(out, "pinned basic") {
 		t.Fatalf("pin: exit %d, %q, %q", code, out, errOut)
@@ -108,4 +108,14 @@ func TestPluginsListJSONAndPin(t *testing.T) {
 	if code, _, errOut := runHost(t, append([]string{"plugins", "verify"}, args...)...); code != 1 || !strings.Contains(errOut, "sha256 mismatch") {
 		t.Errorf("verify of a tampered manifest: exit %d, %q", code, errOut)
 	}
+}
+
+// testCache is a compilation cache shared by the tests of a run, so that
+// each test does not compile the Go plugins again (slow under -race).
+func testCache(t *testing.T) string {
+	d := filepath.Join(os.TempDir(), "taskhost-test-cache")
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -49,7 +49,7 @@ task = "uppercase"
 parallel = [{ task = "word_count" }, { task = "sha256" }]
 `)
 	db := filepath.Join(t.TempDir(), "worker.db")
-	common := []string{"--plugins-dir", plugins, "--manifest", manifest, "--cache-dir", t.TempDir(), "--backend-url", db}
+	common := []string{"--plugins-dir", plugins, "--manifest", manifest, "--cache-dir", testCache(t), "--backend-url", db}
 	addr := "127.0.0.1:18371"
 	ctx, cancel := context.WithCancel(context.Background())
 	var workerErr syncBuffer
@@ -58,7 +58,9 @@ parallel = [{ task = "word_count" }, { task = "sha256" }]
 		done <- run(ctx, append([]string{"worker", "--health-addr", addr, "--queues", "default", "--grace", "10s", "--ui"}, common...), strings.NewReader(""), io.Discard, &workerErr)
 	}()
 	ready := false
-	for start := time.Now(); time.Since(start) < 60*time.Second; time.Sleep(20 * time.Millisecond) {
+	// Generous: under -race, beside other test packages, loading the Go
+	// plugins can take a while on 2 cores.
+	for start := time.Now(); time.Since(start) < 3*time.Minute; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			var body struct {
 				Ready  bool
@@ -74,7 +76,7 @@ parallel = [{ task = "word_count" }, { task = "sha256" }]
 	}
 	if !ready {
 		cancel()
-		t.Fatalf("the worker was not ready within 60s; its log:\n%s", workerErr.String())
+		t.Fatalf("the worker was not ready within 3 minutes; its log:\n%s", workerErr.String())
 	}
 	code, out, errOut := runHost(t, append([]string{"submit", "add", `{"a":2,"b":3}`, "--wait", "-o", "json"}, common...)...)
 	if code != 0 || !strings.Contains(out, `"status": "succeeded"`) || !strings.Contains(out, `"sum": 5`) {
