@@ -98,6 +98,13 @@ type WorkerOptions struct {
 	// Queues to take tasks from; the queues of the registered tasks when
 	// empty.
 	Queues []string
+	// Priorities weighs queues (queue -> weight, higher first); engines
+	// without queue priorities refuse it with an *UnsupportedError. Queues
+	// missing here weigh 1.
+	Priorities map[string]int
+	// StrictPriority empties higher-weighted queues first, instead of
+	// sharing by weight.
+	StrictPriority bool
 	// Concurrency is the most tasks run at once; the adapter's default
 	// when zero.
 	Concurrency int

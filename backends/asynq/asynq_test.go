@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,5 +65,55 @@ func TestReadByAsynqInspector(t *testing.T) {
 	}
 	if info.Type != "shout" || info.State != asynq.TaskStateCompleted || string(info.Result) != `{"TEXT":"HI"}` || !strings.Contains(string(info.Payload), `"input":{"text":"hi"}`) {
 		t.Errorf("asynq.Inspector sees %+v (result %s, payload %s)", info, info.Result, info.Payload)
+	}
+}
+
+// TestStrictPriority: with strict priority and one task at a time, the
+// high queue's waiting tasks all run before the low queue's.
+func TestStrictPriority(t *testing.T) {
+	ctx := context.Background()
+	b, err := backends.Open(ctx, "asynq", backends.Config{URL: redisURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	high, low := "high_"+suffix, "low_"+suffix
+	b.Register(backends.TaskSpec{Name: "p_low", Queue: low}, backends.TaskSpec{Name: "p_high", Queue: high})
+	var ids []string
+	for i := 0; i < 4; i++ {
+		id, _ := b.Submit(ctx, "p_low", json.RawMessage(`{}`))
+		ids = append(ids, id)
+	}
+	for i := 0; i < 4; i++ {
+		id, _ := b.Submit(ctx, "p_high", json.RawMessage(`{}`))
+		ids = append(ids, id)
+	}
+	var mu sync.Mutex
+	var order []string
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Work(wctx, backends.WorkerOptions{Concurrency: 1, Priorities: map[string]int{high: 2, low: 1}, StrictPriority: true},
+			backends.HandlerFunc(func(ctx context.Context, task *backends.Task) (json.RawMessage, error) {
+				mu.Lock()
+				order = append(order, task.Name)
+				mu.Unlock()
+				return json.RawMessage(`{}`), nil
+			}))
+	}()
+	defer func() { cancel(); <-done }()
+	wctx2, cancel2 := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel2()
+	for _, id := range ids {
+		if _, err := b.Wait(wctx2, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := "p_high p_high p_high p_high p_low p_low p_low p_low"
+	if got := strings.Join(order, " "); got != want {
+		t.Errorf("order %q, want %q", got, want)
 	}
 }

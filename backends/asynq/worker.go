@@ -32,6 +32,12 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 	for _, q := range opts.Queues {
 		queues[q] = 1
 	}
+	for q, w := range opts.Priorities {
+		if w < 1 {
+			return fmt.Errorf("asynq: queue %q: priority %d must be at least 1", q, w)
+		}
+		queues[q] = w
+	}
 	if len(queues) == 0 {
 		for _, t := range b.tasks.All() {
 			queues[t.Queue] = 1
@@ -51,6 +57,7 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 	srv := asynq.NewServerFromRedisClient(b.rc, asynq.Config{
 		Concurrency:              conc,
 		Queues:                   queues,
+		StrictPriority:           opts.StrictPriority,
 		ShutdownTimeout:          grace,
 		TaskCheckInterval:        TaskCheckInterval,
 		DelayedTaskCheckInterval: 100 * time.Millisecond,

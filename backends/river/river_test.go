@@ -1,7 +1,10 @@
 package river_test
 
 import (
+	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"taskhost.dev/backends"
@@ -18,4 +21,16 @@ func TestConformanceSQLite(t *testing.T) {
 
 func TestConformancePostgres(t *testing.T) {
 	backendtest.Run(t, "river", backends.Config{URL: testdb.Fresh(t, "taskhost_river_test")})
+}
+
+func TestPrioritiesUnsupported(t *testing.T) {
+	b, err := backends.Open(context.Background(), "river", backends.Config{URL: filepath.Join(t.TempDir(), "p.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	err = b.Work(context.Background(), backends.WorkerOptions{Priorities: map[string]int{"a": 2}}, nil)
+	if !errors.Is(err, backends.ErrUnsupported) || !strings.Contains(err.Error(), "river: queue priorities is not supported") {
+		t.Fatalf("got %v, want ErrUnsupported naming river and queue priorities", err)
+	}
 }

@@ -89,6 +89,9 @@ func (b *backend[TTx]) complete(ctx context.Context, job *river.Job[jobArgs], ou
 
 // Work runs a River worker on opts.Queues until ctx ends, then drains.
 func (b *backend[TTx]) Work(ctx context.Context, opts backends.WorkerOptions, h backends.Handler) error {
+	if len(opts.Priorities) > 0 || opts.StrictPriority {
+		return &backends.UnsupportedError{Engine: Engine, What: "queue priorities", Hint: "River serves its queues alike; run one worker per queue with its own --concurrency instead"}
+	}
 	queues := opts.Queues
 	var maxTimeout time.Duration
 	seen := map[string]bool{}

@@ -119,3 +119,16 @@ func testCache(t *testing.T) string {
 	}
 	return d
 }
+
+func TestParseQueues(t *testing.T) {
+	qs, w, err := parseQueues([]string{"high:6", "default", "low:1"})
+	if err != nil || strings.Join(qs, ",") != "high,default,low" || w["high"] != 6 || w["low"] != 1 || len(w) != 2 {
+		t.Errorf("parseQueues = %v, %v, %v", qs, w, err)
+	}
+	if _, w, _ := parseQueues([]string{"a", "b"}); w != nil {
+		t.Errorf("weights without any weight = %v, want nil", w)
+	}
+	if _, _, err := parseQueues([]string{"a:zero"}); err == nil || !strings.Contains(err.Error(), "whole number") {
+		t.Errorf("bad weight: %v", err)
+	}
+}

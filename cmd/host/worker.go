@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,7 +32,8 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlagSet("host worker", workerSynopsis, stderr)
 	hf.register(fs)
 	bf.register(fs)
-	queues := fs.String("queues", "", "comma-separated `queues` to serve")
+	queues := fs.String("queues", "", "comma-separated `queues` to serve, each optionally with a priority weight: high:6,default:3,low:1")
+	strict := fs.Bool("strict-priority", false, "empty higher-weighted queues first instead of sharing by weight")
 	concurrency := fs.Int("concurrency", 0, "tasks run at once per queue (`N`); the engine adapter's default when 0")
 	name := fs.String("name", "", "worker `name`; default worker-<hostname>-<queues>")
 	healthAddr := fs.String("health-addr", envOr("TASKHOST_HEALTH_ADDR", ""), "serve /healthz, /readyz and /metrics on this `address` (env TASKHOST_HEALTH_ADDR)")
@@ -63,7 +65,10 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := b.Register(specs(h)...); err != nil {
 		return err
 	}
-	qs := splitList(*queues)
+	qs, weights, err := parseQueues(splitList(*queues))
+	if err != nil {
+		return err
+	}
 	if len(qs) == 0 {
 		qs = queuesFromEnv()
 	}
@@ -99,7 +104,28 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		defer hs.close()
 	}
 	logger.Info("worker started", "name", *name, "engine", b.Engine(), "queues", qs, "tasks", len(h.Tasks()), "plugins", len(h.Plugins()), "startup", time.Since(start).Round(time.Millisecond))
-	err = b.Work(ctx, backends.WorkerOptions{Queues: qs, Concurrency: *concurrency, Name: *name, Grace: *grace}, handler{h: h, metrics: m})
+	err = b.Work(ctx, backends.WorkerOptions{Queues: qs, Priorities: weights, StrictPriority: *strict, Concurrency: *concurrency, Name: *name, Grace: *grace}, handler{h: h, metrics: m})
 	logger.Info("worker stopped", "name", *name, "err", err)
 	return err
+}
+
+// parseQueues splits "name:weight" items; weights is nil when none has a
+// weight.
+func parseQueues(items []string) (queues []string, weights map[string]int, err error) {
+	for _, it := range items {
+		name, w, ok := strings.Cut(it, ":")
+		queues = append(queues, name)
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(w)
+		if err != nil || n < 1 {
+			return nil, nil, usageErr("--queues %q: the priority after the colon must be a whole number from 1", it)
+		}
+		if weights == nil {
+			weights = map[string]int{}
+		}
+		weights[name] = n
+	}
+	return queues, weights, nil
 }
