@@ -22,7 +22,8 @@ out, until SIGINT or SIGTERM; then it stops taking tasks and lets the running
 ones finish within --grace.
 
 Queues: --queues, else TASK_QUEUES (ignored when ENVIRONMENT=prod), else
-every queue of the loaded tasks.`
+every queue of the loaded tasks; "name:weight" gives a queue a priority
+(engines without priorities refuse it).`
 
 func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
@@ -65,12 +66,13 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := b.Register(specs(h)...); err != nil {
 		return err
 	}
-	qs, weights, err := parseQueues(splitList(*queues))
+	list := splitList(*queues)
+	if len(list) == 0 {
+		list = queuesFromEnv()
+	}
+	qs, weights, err := parseQueues(list)
 	if err != nil {
 		return err
-	}
-	if len(qs) == 0 {
-		qs = queuesFromEnv()
 	}
 	if *name == "" {
 		host, _ := os.Hostname()
