@@ -2,6 +2,7 @@ package backends
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -176,4 +177,20 @@ func StepResults(wf Workflow, status Status, failedJSON string, taskID func(stag
 		}
 	}
 	return steps, nil
+}
+
+// WaitDone is the loop behind every adapter's Wait: read the state, and
+// until it is final, block in wait (an engine notice or the next poll).
+// The caller subscribes before calling, so no notice is missed between a
+// read and the wait.
+func WaitDone[R any](ctx context.Context, read func(context.Context) (R, Status, error), wait func(context.Context) error) (R, error) {
+	for {
+		r, status, err := read(ctx)
+		if err != nil || status.Done() {
+			return r, err
+		}
+		if err := wait(ctx); err != nil {
+			return r, err
+		}
+	}
 }

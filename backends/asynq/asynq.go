@@ -228,15 +228,10 @@ func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, err
 	}
 	wait, cancel := b.subscribe(id)
 	defer cancel()
-	for {
+	return backends.WaitDone(ctx, func(ctx context.Context) (backends.TaskResult, backends.Status, error) {
 		r, err := b.Result(ctx, id)
-		if err != nil || r.Status.Done() {
-			return r, err
-		}
-		if err := wait(ctx); err != nil {
-			return r, err
-		}
-	}
+		return r, r.Status, err
+	}, wait)
 }
 
 func (b *backend) Close() error {

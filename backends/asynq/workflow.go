@@ -191,13 +191,8 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.Workf
 func (b *backend) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
 	wait, cancel := b.subscribe(id)
 	defer cancel()
-	for {
+	return backends.WaitDone(ctx, func(ctx context.Context) (backends.WorkflowResult, backends.Status, error) {
 		r, err := b.WorkflowResult(ctx, id)
-		if err != nil || r.Status.Done() {
-			return r, err
-		}
-		if err := wait(ctx); err != nil {
-			return r, err
-		}
-	}
+		return r, r.Status, err
+	}, wait)
 }

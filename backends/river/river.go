@@ -213,15 +213,10 @@ func (b *backend[TTx]) Wait(ctx context.Context, id string) (backends.TaskResult
 	}
 	wait, cancel := b.db.subscribe(strconv.FormatInt(n, 10))
 	defer cancel()
-	for {
+	return backends.WaitDone(ctx, func(ctx context.Context) (backends.TaskResult, backends.Status, error) {
 		r, err := b.Result(ctx, id)
-		if err != nil || r.Status.Done() {
-			return r, err
-		}
-		if err := wait(ctx); err != nil {
-			return r, err
-		}
-	}
+		return r, r.Status, err
+	}, wait)
 }
 
 func (b *backend[TTx]) Close() error {

@@ -287,13 +287,8 @@ func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (backends.
 func (b *backend[TTx]) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
 	wait, cancel := b.db.subscribe(id)
 	defer cancel()
-	for {
+	return backends.WaitDone(ctx, func(ctx context.Context) (backends.WorkflowResult, backends.Status, error) {
 		r, err := b.WorkflowResult(ctx, id)
-		if err != nil || r.Status.Done() {
-			return r, err
-		}
-		if err := wait(ctx); err != nil {
-			return r, err
-		}
-	}
+		return r, r.Status, err
+	}, wait)
 }
