@@ -256,7 +256,7 @@ func cmdHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var checks []check
 	start := time.Now()
-	cfg, err := hf.config(stderr)
+	_, err := hf.config(stderr)
 	checks = append(checks, check{Name: "config", OK: err == nil, Message: errMessage(err, "flags and environment valid"), Duration: time.Since(start)})
 	if err == nil {
 		start = time.Now()
@@ -267,7 +267,6 @@ func cmdHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			checks = append(checks, pluginsCheck(h, time.Since(start)))
 			h.Close(context.Background())
 		}
-		_ = cfg
 	}
 	start = time.Now()
 	b, err := bf.open(ctx, &hf, stderr)

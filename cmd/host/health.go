@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,7 +46,6 @@ func pluginsCheck(h *host.Host, took time.Duration) check {
 type healthServer struct {
 	srv *http.Server
 
-	mu    sync.Mutex
 	ready []check
 	b     backends.Backend
 }
