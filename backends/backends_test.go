@@ -83,3 +83,21 @@ func TestErrorOf(t *testing.T) {
 		t.Errorf("UnsupportedError: %v", u)
 	}
 }
+
+func TestCheckOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts  map[string]string
+		known []string
+		want  string // "" for no error
+	}{
+		{nil, nil, ""},
+		{map[string]string{"a": "1"}, []string{"a", "b"}, ""},
+		{map[string]string{"c": "1", "a": "2"}, []string{"a", "b"}, "x: unknown option c (this engine knows: a, b)"},
+		{map[string]string{"a": "1"}, nil, "x: unknown option a (this engine knows: none)"},
+	} {
+		err := backends.Config{Options: tc.opts}.CheckOptions("x", tc.known...)
+		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
+			t.Errorf("CheckOptions(%v, %v) = %v, want %q", tc.opts, tc.known, err, tc.want)
+		}
+	}
+}

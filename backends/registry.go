@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,11 +60,33 @@ type Config struct {
 	// Namespace scopes the engine's objects where it has such a notion
 	// (Temporal namespace, Redis key prefix).
 	Namespace string
-	// Options holds engine-specific settings by name.
+	// Options holds engine-specific settings by name (host worker
+	// --backend-opt name=value); each adapter documents the names it reads
+	// and refuses others (see Config.CheckOptions).
 	Options map[string]string
 	// Logger receives the engine's log lines; warnings and errors to
 	// standard error when nil.
 	Logger *slog.Logger `json:"-"`
+}
+
+// CheckOptions returns an error naming any option in c.Options that is
+// not one of known, so that a misspelt setting is not silently ignored.
+func (c Config) CheckOptions(engine string, known ...string) error {
+	var bad []string
+	for k := range c.Options {
+		if !slices.Contains(known, k) {
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	kn := "none"
+	if len(known) > 0 {
+		kn = strings.Join(known, ", ")
+	}
+	return fmt.Errorf("%s: unknown option %s (this engine knows: %s)", engine, strings.Join(bad, ", "), kn)
 }
 
 // Factory opens a Backend.

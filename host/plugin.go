@@ -16,6 +16,7 @@ import (
 
 	"taskhost.dev/abi"
 	"taskhost.dev/host/internal/extism"
+	"taskhost.dev/host/internal/meter"
 )
 
 // Plugin is one loaded module: verified, compiled once, and run in
@@ -42,6 +43,7 @@ type Plugin struct {
 	rt       wazero.Runtime
 	compiled wazero.CompiledModule
 	kernel   *extism.Kernel
+	metered  bool // the module was rewritten by host/internal/meter
 	modCfg   wazero.ModuleConfig
 	http     *extism.HTTPPolicy
 	mounts   []mount
@@ -77,8 +79,18 @@ func (p *Plugin) Stats() PoolStats {
 
 // compile builds the plugin's runtime and compiles its module.
 func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
+	// A metered module stops itself (see host/internal/meter); one the
+	// rewriter cannot read runs under wazero's own termination checks,
+	// slower but as safe.
+	metered, merr := meter.Instrument(wasm, meterFuel)
+	if merr == nil {
+		wasm = metered
+	} else {
+		p.logger.Debug("plugin runs under wazero's termination checks", "plugin", p.Name, "reason", merr)
+	}
+	p.metered = merr == nil
 	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(!p.metered).
 		WithMemoryLimitPages(p.Limits.memoryPages())
 	if cache != nil {
 		cfg = cfg.WithCompilationCache(cache)
@@ -95,15 +107,26 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 	if err := instantiateTaskhost(ctx, p.rt); err != nil {
 		return fmt.Errorf("instantiating the taskhost host functions: %w", err)
 	}
+	if p.metered {
+		if err := instantiateMeter(ctx, p.rt); err != nil {
+			return fmt.Errorf("instantiating the meter's yield function: %w", err)
+		}
+	}
 	compiled, err := p.rt.CompileModule(ctx, wasm)
 	if err != nil {
 		return fmt.Errorf("compiling: %w (is it a WebAssembly module built for wasm32?)", err)
 	}
 	p.compiled = compiled
+	yields := 0
 	for _, imp := range compiled.ImportedFunctions() {
 		mod, name, _ := imp.Import()
 		switch mod {
 		case abi.ExtismModule, abi.HostModule, wasi_snapshot_preview1.ModuleName:
+		case meter.ImportModule:
+			if yields++; p.metered && yields == 1 {
+				break
+			}
+			fallthrough
 		default:
 			return fmt.Errorf("imports %s.%s, which this host does not provide; plugins may import only %s, %s and %s",
 				mod, name, abi.ExtismModule, abi.HostModule, wasi_snapshot_preview1.ModuleName)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,32 @@ func TestCallerCancel(t *testing.T) {
 	// The host keeps working after a cancelled call.
 	if out, err := h.Run(context.Background(), "ok", []byte(`{}`), host.Invocation{}); err != nil || string(out) != `{}` {
 		t.Fatalf("ok after a cancellation: %s, %v", out, err)
+	}
+}
+
+// TestSpinningGuestLetsGCRun: a guest in a busy loop must not hold up the
+// host's garbage collector, whose stop-the-world phase waits for every
+// goroutine, the one running the guest included.
+func TestSpinningGuestLetsGCRun(t *testing.T) {
+	h := loadHostile(t, "")
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Run(context.Background(), "loop", []byte(`{}`), host.Invocation{Timeout: 3 * time.Second})
+		done <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the guest is spinning
+	start := time.Now()
+	runtime.GC()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("a garbage collection took %s while a guest spun", took)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the spinning task ended early: %v", err)
+	default:
+	}
+	if te, ok := host.AsTaskError(<-done); !ok || te.Kind != abi.KindTimeout {
+		t.Fatalf("the spinning task: %v, want a timeout", te)
 	}
 }
 

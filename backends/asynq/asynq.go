@@ -40,6 +40,8 @@ type backend struct {
 	insp   *asynq.Inspector
 	logger *slog.Logger
 
+	checkInterval time.Duration // asynq.Config.TaskCheckInterval
+
 	tasks backends.TaskRegistry
 
 	wmu       sync.Mutex
@@ -51,6 +53,13 @@ type backend struct {
 
 // Open connects to Redis; see the package documentation.
 func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
+	if err := cfg.CheckOptions(Engine, OptTaskCheckInterval); err != nil {
+		return nil, err
+	}
+	check, err := checkInterval(cfg)
+	if err != nil {
+		return nil, err
+	}
 	url := cfg.URL
 	if url == "" {
 		url = os.Getenv("REDIS_URL")
@@ -76,8 +85,30 @@ func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
 	}
 	return &backend{
 		rc: rc, client: asynq.NewClientFromRedisClient(rc), insp: asynq.NewInspectorFromRedisClient(rc),
-		logger: logger, waiters: map[string]map[chan struct{}]bool{},
+		logger: logger, waiters: map[string]map[chan struct{}]bool{}, checkInterval: check,
 	}, nil
+}
+
+// OptTaskCheckInterval names the option (Config.Options, host worker
+// --backend-opt) that sets how often an idle worker polls for tasks, as a
+// Go duration ("5ms", "1s"); ASYNQ_TASK_CHECK_INTERVAL is its variable.
+const OptTaskCheckInterval = "task_check_interval"
+
+// checkInterval reads the task check interval from the options, then the
+// environment, then DefaultTaskCheckInterval.
+func checkInterval(cfg backends.Config) (time.Duration, error) {
+	v, where := cfg.Options[OptTaskCheckInterval], "option "+OptTaskCheckInterval
+	if v == "" {
+		v, where = os.Getenv("ASYNQ_TASK_CHECK_INTERVAL"), "ASYNQ_TASK_CHECK_INTERVAL"
+	}
+	if v == "" {
+		return DefaultTaskCheckInterval, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Millisecond || d > time.Minute {
+		return 0, fmt.Errorf("asynq: %s: %q is not a duration between 1ms and 1m (e.g. 5ms, 200ms, 1s)", where, v)
+	}
+	return d, nil
 }
 
 func (b *backend) Engine() string { return Engine }

@@ -16,9 +16,13 @@ import (
 // WorkerOptions.Concurrency is zero.
 const DefaultConcurrency = 10
 
-// TaskCheckInterval is how often an idle worker looks for new tasks;
-// asynq's default (1 s) puts a lone task's latency near a second.
-const TaskCheckInterval = 5 * time.Millisecond
+// DefaultTaskCheckInterval is how often, on average, an idle worker asks
+// Redis for a new task when the option task_check_interval (or
+// ASYNQ_TASK_CHECK_INTERVAL) does not say. asynq's own default, 1 s, puts
+// a lone task's latency near a second; at 5 ms an idle worker runs about
+// 200 small dequeue scripts a second against Redis (see docs/BENCHMARKS.md
+// for the latency and the load measured at several settings).
+const DefaultTaskCheckInterval = 5 * time.Millisecond
 
 // retryDelay backs off 1 s, 2 s, 4 s ... up to 10 minutes; n counts the
 // retries done so far.
@@ -59,7 +63,7 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 		Queues:                   queues,
 		StrictPriority:           opts.StrictPriority,
 		ShutdownTimeout:          grace,
-		TaskCheckInterval:        TaskCheckInterval,
+		TaskCheckInterval:        b.checkInterval,
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
 		RetryDelayFunc:           retryDelay,
 		Logger:                   slogAdapter{b},

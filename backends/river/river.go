@@ -29,6 +29,9 @@ func init() {
 // Open opens River on the database that cfg.URL (else DATABASE_URL) names;
 // see the package documentation.
 func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
+	if err := cfg.CheckOptions(Engine); err != nil {
+		return nil, err
+	}
 	url := cfg.URL
 	if url == "" {
 		url = os.Getenv("DATABASE_URL")

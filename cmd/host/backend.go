@@ -23,13 +23,25 @@ const DefaultBackend = "river"
 // backendFlags select and configure the engine. Precedence: flag, then
 // environment, then default.
 type backendFlags struct {
-	engine string
-	url    string
+	engine  string
+	url     string
+	options map[string]string
 }
 
 func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.engine, "backend", envOr("TASK_BACKEND_TYPE", DefaultBackend), "task `engine`: "+strings.Join(backends.Engines(), ", ")+" (env TASK_BACKEND_TYPE)")
 	fs.StringVar(&f.url, "backend-url", "", "the engine's `URL`; default from the engine's own variable (river: DATABASE_URL, else the SQLite file taskhost.db; asynq: REDIS_URL, else redis://127.0.0.1:6379/0)")
+	fs.Func("backend-opt", "an engine setting as `name=value`, repeatable (asynq: task_check_interval=5ms, how often an idle worker polls)", func(v string) error {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || strings.TrimSpace(name) == "" {
+			return fmt.Errorf("%q: want name=value, e.g. task_check_interval=20ms", v)
+		}
+		if f.options == nil {
+			f.options = map[string]string{}
+		}
+		f.options[strings.TrimSpace(name)] = value
+		return nil
+	})
 }
 
 func (f *backendFlags) open(ctx context.Context, hf *hostFlags, stderr io.Writer) (backends.Backend, error) {
@@ -37,7 +49,7 @@ func (f *backendFlags) open(ctx context.Context, hf *hostFlags, stderr io.Writer
 	if err != nil {
 		return nil, err
 	}
-	return backends.Open(ctx, f.engine, backends.Config{URL: f.url, Logger: logger})
+	return backends.Open(ctx, f.engine, backends.Config{URL: f.url, Options: f.options, Logger: logger})
 }
 
 // specs returns the host's tasks as the engine registers them.

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"taskhost.dev/backends"
+	tasyncq "taskhost.dev/backends/asynq"
+	"taskhost.dev/host"
+	"taskhost.dev/internal/testplugins"
+)
+
+// benchRedis is the Redis database the asynq and Celery benchmarks use
+// (tests use 3 and up to 4; this one is flushed before each round).
+const benchRedis = "redis://127.0.0.1:6379/5"
+
+// celeryPools are the Celery worker pools measured, as celery worker
+// flags.
+var celeryPools = map[string][]string{
+	"celery-prefork": {"--pool=prefork", "-c", "2"},
+	"celery-threads": {"--pool=threads", "-c", "4"},
+	"celery-solo":    {"--pool=solo"},
+}
+
+// BenchmarkAsynqEndToEnd measures, interleaved on the same Redis, the
+// submit-to-result throughput of 2,000 add tasks and the one-task p50
+// latency of:
+//
+//   - asynq-native: asynq alone (client, server, a Go asynq.HandlerFunc,
+//     results with ResultWriter and read with Inspector.GetTaskInfo, polled
+//     every millisecond), as an asynq user writes it;
+//   - native: this project's asynq backend with a Go handler;
+//   - wasm: this project's asynq backend running the core plugin's add;
+//   - celery-*: Debian's Python Celery with each of its pools, its own
+//     client submitting and reading results back (skipped when
+//     /usr/bin/celery is missing: apt-get install python3-celery python3-redis).
+//
+// Run with:
+//
+//	go test ./cmd/host -run '^$' -bench BenchmarkAsynqEndToEnd -benchtime 1x
+func BenchmarkAsynqEndToEnd(b *testing.B) {
+	ctx := context.Background()
+	h, err := host.Load(ctx, host.Config{PluginsDir: testplugins.Core(b), CacheDir: filepath.Join(os.TempDir(), "taskhost-bench-cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	opt, err := redis.ParseURL(benchRedis)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	if err := rc.Ping(ctx).Err(); err != nil {
+		b.Skipf("no Redis at %s: %v", benchRedis, err)
+	}
+	rounds := 3
+	if s := os.Getenv("BENCH_ROUNDS"); s != "" {
+		rounds, _ = strconv.Atoi(s)
+	}
+	impls := []string{"asynq-native", "native", "wasm"}
+	if _, err := os.Stat("/usr/bin/celery"); err == nil {
+		impls = append(impls, "celery-prefork", "celery-threads", "celery-solo")
+	} else {
+		b.Log("Celery is not installed (apt-get install python3-celery python3-redis): its rounds are skipped")
+	}
+	for range rounds {
+		for _, impl := range impls {
+			b.Run(impl, func(b *testing.B) {
+				if err := rc.FlushDB(ctx).Err(); err != nil {
+					b.Fatal(err)
+				}
+				var rate, p50 float64
+				switch impl {
+				case "asynq-native":
+					rate, p50 = benchPlainAsynq(b, opt)
+				case "native", "wasm":
+					var hd backends.Handler = nativeHandler
+					if impl == "wasm" {
+						hd = handler{h: h}
+					}
+					rate, p50 = benchAsynqBackend(b, hd)
+				default:
+					rate, p50 = benchCelery(b, celeryPools[impl])
+				}
+				b.ReportMetric(rate, "tasks/s")
+				b.ReportMetric(p50, "p50-ms")
+			})
+		}
+	}
+}
+
+// benchAsynqBackend runs the batch and the latency series through this
+// project's asynq backend with hd as the worker's handler.
+func benchAsynqBackend(b *testing.B, hd backends.Handler) (rate, p50 float64) {
+	ctx := context.Background()
+	be, err := backends.Open(ctx, tasyncq.Engine, backends.Config{URL: benchRedis})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	be.Register(backends.TaskSpec{Name: "add", Queue: "bench", MaxRetries: 0, Timeout: time.Minute})
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- be.Work(wctx, backends.WorkerOptions{Queues: []string{"bench"}, Concurrency: 32}, hd) }()
+	defer func() { cancel(); <-done }()
+	runBatch(b, be, "add", 50) // warm up
+	b.ResetTimer()
+	for range b.N {
+		rate = runBatch(b, be, "add", 2000)
+	}
+	b.StopTimer()
+	return rate, latencyP50(b, func() error {
+		id, err := be.Submit(ctx, "add", json.RawMessage(`{"a":1,"b":2}`))
+		if err == nil {
+			_, err = be.Wait(ctx, id)
+		}
+		return err
+	})
+}
+
+// benchPlainAsynq is the same work on asynq alone.
+func benchPlainAsynq(b *testing.B, opt *redis.Options) (rate, p50 float64) {
+	ctx := context.Background()
+	ro := asynq.RedisClientOpt{Addr: opt.Addr, DB: opt.DB}
+	client := asynq.NewClient(ro)
+	defer client.Close()
+	insp := asynq.NewInspector(ro)
+	defer insp.Close()
+	srv := asynq.NewServer(ro, asynq.Config{Concurrency: 32, Queues: map[string]int{"bench": 1},
+		TaskCheckInterval: tasyncq.DefaultTaskCheckInterval, LogLevel: asynq.WarnLevel})
+	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		var in struct{ A, B *float64 }
+		if err := json.Unmarshal(t.Payload(), &in); err != nil || in.A == nil || in.B == nil {
+			return fmt.Errorf("bad input: %w", asynq.SkipRetry)
+		}
+		out, _ := json.Marshal(struct {
+			Sum float64 `json:"sum"`
+		}{*in.A + *in.B})
+		_, err := t.ResultWriter().Write(out)
+		return err
+	})); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown()
+	submit := func(i int) (string, error) {
+		info, err := client.EnqueueContext(ctx, asynq.NewTask("add", fmt.Appendf(nil, `{"a":%d,"b":1}`, i)),
+			asynq.Queue("bench"), asynq.MaxRetry(0), asynq.Timeout(time.Minute), asynq.Retention(time.Hour))
+		if err != nil {
+			return "", err
+		}
+		return info.ID, nil
+	}
+	wait := func(id string) error {
+		deadline := time.Now().Add(2 * time.Minute)
+		for time.Now().Before(deadline) {
+			info, err := insp.GetTaskInfo("bench", id)
+			if err != nil {
+				return err
+			}
+			switch info.State {
+			case asynq.TaskStateCompleted:
+				return nil
+			case asynq.TaskStateArchived:
+				return fmt.Errorf("task %s failed: %s", id, info.LastErr)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return fmt.Errorf("task %s: no result within 2 minutes", id)
+	}
+	batch := func(n int) float64 {
+		start := time.Now()
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := g; i < n; i += 8 {
+					id, err := submit(i)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					ids[i] = id
+				}
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			if err := wait(id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(n) / time.Since(start).Seconds()
+	}
+	batch(50)
+	b.ResetTimer()
+	for range b.N {
+		rate = batch(2000)
+	}
+	b.StopTimer()
+	return rate, latencyP50(b, func() error {
+		id, err := submit(1)
+		if err == nil {
+			err = wait(id)
+		}
+		return err
+	})
+}
+
+// benchCelery starts a Celery worker with the given pool flags and runs
+// testdata/celery/client.py, Celery's own client, for the same series.
+func benchCelery(b *testing.B, pool []string) (rate, p50 float64) {
+	dir, _ := filepath.Abs(filepath.Join("testdata", "celery"))
+	env := append(os.Environ(), "CELERY_BENCH_REDIS="+benchRedis, "PYTHONPATH="+dir)
+	args := append([]string{"-m", "celery", "-A", "tasks", "worker", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"}, pool...)
+	worker := exec.Command("/usr/bin/python3", args...)
+	worker.Dir, worker.Env = dir, env
+	var wlog bytes.Buffer
+	worker.Stdout, worker.Stderr = &wlog, &wlog
+	if err := worker.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		worker.Process.Signal(os.Interrupt)
+		t := time.AfterFunc(10*time.Second, func() { worker.Process.Kill() })
+		worker.Wait()
+		t.Stop()
+	}()
+	var res struct {
+		Rate float64 `json:"tasks_per_s"`
+		P50  float64 `json:"p50_ms"`
+	}
+	for range b.N {
+		client := exec.Command("/usr/bin/python3", "client.py", "2000", "200")
+		client.Dir, client.Env = dir, env
+		out, err := client.Output()
+		if err != nil {
+			b.Fatalf("celery client: %v\n%s\nworker:\n%s", err, out, wlog.String())
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			b.Fatalf("celery client printed %q: %v", out, err)
+		}
+	}
+	return res.Rate, res.P50
+}
+
+// latencyP50 runs one task after another 200 times and returns the
+// median, in milliseconds.
+func latencyP50(b *testing.B, one func() error) float64 {
+	lat := make([]time.Duration, 200)
+	for i := range lat {
+		start := time.Now()
+		if err := one(); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(start)
+	}
+	slices.Sort(lat)
+	return float64(lat[len(lat)/2].Microseconds()) / 1000
+}

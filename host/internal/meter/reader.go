@@ -1,0 +1,179 @@
+package meter
+
+import (
+	"errors"
+	"fmt"
+)
+
+var errShort = errors.New("unexpected end of data")
+
+// reader reads the binary format; the first error sticks and later reads
+// return zeros.
+type reader struct {
+	b   []byte
+	pos int
+	err error
+}
+
+func (r *reader) eof() bool { return r.pos >= len(r.b) }
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if r.pos >= len(r.b) {
+		r.err = errShort
+		return 0
+	}
+	c := r.b[r.pos]
+	r.pos++
+	return c
+}
+
+func (r *reader) bytes(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b)-r.pos {
+		r.err = errShort
+		return nil
+	}
+	b := r.b[r.pos : r.pos+n]
+	r.pos += n
+	return b
+}
+
+// uleb reads an unsigned LEB128 of at most bits bits.
+func (r *reader) uleb(bits uint) uint64 {
+	var v uint64
+	for shift := uint(0); ; shift += 7 {
+		if shift >= bits+7 {
+			r.fail("LEB128 integer too long")
+			return 0
+		}
+		c := r.byte()
+		if r.err != nil {
+			return 0
+		}
+		v |= uint64(c&0x7f) << shift
+		if c&0x80 == 0 {
+			return v
+		}
+	}
+}
+
+func (r *reader) u32() uint32 {
+	if r.pos < len(r.b) && r.b[r.pos] < 0x80 && r.err == nil {
+		r.pos++
+		return uint32(r.b[r.pos-1])
+	}
+	return uint32(r.uleb(32))
+}
+
+// s64 skips a signed LEB128 of up to 64 bits.
+func (r *reader) s64() { r.uleb(64) }
+
+func (r *reader) fail(msg string) {
+	if r.err == nil {
+		r.err = errors.New(msg)
+	}
+}
+
+func (r *reader) name() string { return string(r.bytes(int(r.u32()))) }
+
+func (r *reader) limits() {
+	flags := r.byte()
+	r.uleb(64)
+	if flags&0x01 != 0 {
+		r.uleb(64)
+	}
+}
+
+func (r *reader) blockType() {
+	if r.eof() {
+		r.err = errShort
+		return
+	}
+	switch r.b[r.pos] {
+	case 0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F:
+		r.pos++
+	default:
+		r.uleb(33) // a type index, as a signed 33-bit LEB128
+	}
+}
+
+func (r *reader) memarg() {
+	align := r.u32()
+	if align&0x40 != 0 { // multi-memory: a memory index follows
+		r.u32()
+	}
+	r.uleb(64)
+}
+
+// prefixFC skips the immediates of a 0xFC-prefixed instruction.
+func (r *reader) prefixFC() error {
+	switch sub := r.u32(); {
+	case sub <= 7: // saturating truncations
+	case sub == 8 || sub == 12 || sub == 14: // memory.init, table.init, table.copy
+		r.u32()
+		r.u32()
+	case sub == 10: // memory.copy
+		r.u32()
+		r.u32()
+	case sub == 9 || sub == 11 || sub == 13 || sub == 15 || sub == 16 || sub == 17:
+		r.u32()
+	default:
+		return fmt.Errorf("unsupported instruction 0xFC %d", sub)
+	}
+	return nil
+}
+
+// prefixFD skips the immediates of a SIMD instruction.
+func (r *reader) prefixFD() error {
+	switch sub := r.u32(); {
+	case sub <= 0x0B, sub == 0x5C, sub == 0x5D: // loads, stores
+		r.memarg()
+	case sub == 0x0C, sub == 0x0D: // v128.const, i8x16.shuffle
+		r.bytes(16)
+	case sub >= 0x15 && sub <= 0x22: // extract and replace lane
+		r.byte()
+	case sub >= 0x54 && sub <= 0x5B: // load and store lane
+		r.memarg()
+		r.byte()
+	case sub <= 0x113: // no immediates (0x0E-0x14, 0x23-0x53, 0x5E-0x113 incl. relaxed SIMD)
+	default:
+		return fmt.Errorf("unsupported instruction 0xFD %d", sub)
+	}
+	return nil
+}
+
+func appendU(b []byte, v uint64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			c |= 0x80
+		}
+		b = append(b, c)
+		if v == 0 {
+			return b
+		}
+	}
+}
+
+func appendS(b []byte, v int64) []byte {
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		done := (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0)
+		if !done {
+			c |= 0x80
+		}
+		b = append(b, c)
+		if done {
+			return b
+		}
+	}
+}
+
+func appendName(b []byte, s string) []byte { return append(appendU(b, uint64(len(s))), s...) }

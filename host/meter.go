@@ -1,0 +1,43 @@
+package host
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+
+	"taskhost.dev/host/internal/meter"
+)
+
+// meterFuel is the number of function entries and loop iterations a
+// metered guest runs between two calls to yield: a few tens of
+// microseconds of guest code, so that a timeout stops the guest at once
+// and the Go scheduler and garbage collector are never held up for long.
+const meterFuel = 10_000
+
+// errStopped ends a metered guest whose call is done; the instance's
+// CallContext says why (timeout or cancellation).
+var errStopped = errors.New("the call was stopped")
+
+// instantiateMeter provides the function a metered guest calls when its
+// fuel runs out.
+func instantiateMeter(ctx context.Context, rt wazero.Runtime) error {
+	_, err := rt.NewHostModuleBuilder(meter.ImportModule).
+		NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(yield), nil, []api.ValueType{api.ValueTypeI32}).
+		Export(meter.ImportName).
+		Instantiate(ctx)
+	return err
+}
+
+// yield() -> i32: stops the guest if its call is done, else refuels it.
+// Being Go, it is also where the scheduler can preempt a busy guest.
+func yield(ctx context.Context, _ api.Module, stack []uint64) {
+	select {
+	case <-ctx.Done():
+		panic(errStopped)
+	default:
+	}
+	stack[0] = meterFuel
+}
