@@ -64,6 +64,7 @@ type Host struct {
 	tasks     map[string]*Task
 	names     []string
 	cache     wazero.CompilationCache
+	meterDir  string // metered modules, beside the compilation cache
 	logger    *slog.Logger
 }
 
@@ -92,6 +93,7 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 			return nil, fmt.Errorf("compilation cache %s: %w (set --cache-dir to a writable folder, or off)", dir, err)
 		}
 		h.cache = cache
+		h.meterDir = filepath.Join(dir, "metered")
 	}
 
 	m := &Manifest{}
@@ -250,7 +252,7 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		}
 	}
 	start := time.Now()
-	if err := p.compile(ctx, wasm, h.cache); err != nil {
+	if err := p.compile(ctx, wasm, h.cache, h.meterDir); err != nil {
 		p.close(ctx)
 		return nil, where("%v", err)
 	}

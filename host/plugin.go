@@ -78,11 +78,11 @@ func (p *Plugin) Stats() PoolStats {
 }
 
 // compile builds the plugin's runtime and compiles its module.
-func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache) error {
+func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.CompilationCache, meterDir string) error {
 	// A metered module stops itself (see host/internal/meter); one the
 	// rewriter cannot read runs under wazero's own termination checks,
 	// slower but as safe.
-	metered, merr := meter.Instrument(wasm, meterFuel)
+	metered, merr := meteredModule(meterDir, p.SHA256, wasm)
 	if merr == nil {
 		wasm = metered
 	} else {

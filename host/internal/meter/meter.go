@@ -38,6 +38,9 @@ const (
 	ImportName   = "yield"
 )
 
+// Version changes whenever Instrument's output for the same input does.
+const Version = 1
+
 var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
 // Section ids.
