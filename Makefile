@@ -7,7 +7,7 @@ PLUGINS := $(patsubst %/main.go,%,$(wildcard plugins/core/*/main.go plugins/ente
 WASM    := $(addsuffix .wasm,$(PLUGINS))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
-.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools clean FORCE
+.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery clean FORCE
 
 all: build plugins
 
@@ -32,6 +32,12 @@ tools:
 		echo "installing clang and lld (C test plugins)"; \
 		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld >/dev/null; }
 
+## celery: Debian's Python Celery and its Redis client, for the asynq-vs-Celery benchmark
+celery:
+	@/usr/bin/python3 -c 'import celery, redis' 2>/dev/null || { \
+		echo "installing python3-celery and python3-redis (benchmark baseline)"; \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-celery python3-redis >/dev/null; }
+
 ## test: vet, then every test with the race detector
 test: tools services plugins
 	$(GO) vet ./...
@@ -44,10 +50,11 @@ test-unit: plugins
 	$(GO) test -count=1 ./...
 
 ## bench: the benchmarks recorded in docs/BENCHMARKS.md
-bench: tools services
+bench: tools services celery
 	$(GO) test ./host -run '^$$' -bench 'BenchmarkCall|BenchmarkFreshInstance' -benchtime 5000x
 	$(GO) test ./host -run '^$$' -bench BenchmarkLoad -benchtime 5x
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkRiverEndToEnd -benchtime 1x -timeout 30m
+	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkAsynqEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkWorkerStart -benchtime 10x
 
 ## fuzz: each fuzz target for FUZZTIME (default 3m)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +30,7 @@ const Retention = 24 * time.Hour
 
 const (
 	doneChannel = "taskhost:done"
-	timesPrefix = "taskhost:times:" // hash per task: attempts, started_at, finished_at
+	timesPrefix = "taskhost:times:" // hash per task: started_at, finished_at of the last attempt; once final, done (attempts), error, task, enqueued_at, output
 )
 
 func init() { backends.Register(Engine, Open) }
@@ -182,6 +183,11 @@ func (b *backend) enqueue(ctx context.Context, spec backends.TaskSpec, input jso
 	if taskID != "" {
 		aopts = append(aopts, asynq.TaskID(taskID))
 	}
+	if taskID != "" {
+		// A chosen id may have served an earlier task, whose outcome
+		// must not be read as the new one's.
+		b.rc.Del(ctx, timesPrefix+queue+"/"+taskID)
+	}
 	info, err := b.client.EnqueueContext(ctx, asynq.NewTask(spec.Name, payload), aopts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		return queue + "/" + taskID, nil
@@ -189,6 +195,7 @@ func (b *backend) enqueue(ctx context.Context, spec backends.TaskSpec, input jso
 	if err != nil {
 		return "", fmt.Errorf("asynq: submit %q: %w", spec.Name, err)
 	}
+
 	return info.Queue + "/" + info.ID, nil
 }
 
@@ -225,7 +232,10 @@ func (b *backend) resultOf(id string, info *asynq.TaskInfo, times map[string]str
 	r := backends.TaskResult{ID: id, Task: info.Type, Queue: info.Queue, EnqueuedAt: env.EnqueuedAt, Engine: Engine}
 	r.StartedAt, _ = time.Parse(time.RFC3339Nano, times["started_at"])
 	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, times["finished_at"])
-	fmt.Sscan(times["attempts"], &r.Attempts)
+	// asynq counts an attempt in Retried when it schedules the next one
+	// (a lease lost to a killed worker included); the running, last or
+	// finished attempt is one more.
+	r.Attempts = info.Retried
 	if info.LastErr != "" {
 		r.Error = backends.DecodeTaskError(info.LastErr)
 	}
@@ -236,13 +246,24 @@ func (b *backend) resultOf(id string, info *asynq.TaskInfo, times map[string]str
 			r.Status = backends.StatusRetrying
 		}
 	case asynq.TaskStateActive:
+		r.Attempts++
 		r.Status = backends.StatusRunning
+		if times["done"] == strconv.Itoa(r.Attempts) { // the handler has returned; asynq is about to record it
+			if e := times["error"]; e != "" {
+				r.Status, r.Error = backends.StatusFailed, backends.DecodeTaskError(e)
+			} else {
+				r.Status = backends.StatusSucceeded
+				r.Output = backends.CompactJSON(info.Result)
+			}
+		}
 	case asynq.TaskStateRetry:
 		r.Status = backends.StatusRetrying
 	case asynq.TaskStateCompleted:
+		r.Attempts++
 		r.Status, r.Error = backends.StatusSucceeded, nil
 		r.Output = backends.CompactJSON(info.Result)
 	case asynq.TaskStateArchived:
+		r.Attempts++
 		r.Status = backends.StatusFailed
 	}
 	return r
@@ -260,9 +281,36 @@ func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, err
 	wait, cancel := b.subscribe(id)
 	defer cancel()
 	return backends.WaitDone(ctx, func(ctx context.Context) (backends.TaskResult, backends.Status, error) {
+		// A finished task's record is usually its whole result: one read,
+		// where Result needs two and asynq's own is a script.
+		if rec, err := b.rc.HGetAll(ctx, timesPrefix+id).Result(); err == nil {
+			if r, ok := recordedResult(id, rec); ok {
+				return r, r.Status, nil
+			}
+		}
 		r, err := b.Result(ctx, id)
 		return r, r.Status, err
 	}, wait)
+}
+
+// recordedResult builds a finished task's result from its record alone,
+// when the record holds all of it.
+func recordedResult(id string, rec map[string]string) (backends.TaskResult, bool) {
+	if rec["done"] == "" || (rec["error"] == "" && rec["has_output"] != "1") {
+		return backends.TaskResult{}, false
+	}
+	queue, _, _ := strings.Cut(id, "/")
+	r := backends.TaskResult{ID: id, Task: rec["task"], Queue: queue, Engine: Engine, Status: backends.StatusSucceeded}
+	r.Attempts, _ = strconv.Atoi(rec["done"])
+	r.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, rec["enqueued_at"])
+	r.StartedAt, _ = time.Parse(time.RFC3339Nano, rec["started_at"])
+	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, rec["finished_at"])
+	if e := rec["error"]; e != "" {
+		r.Status, r.Error = backends.StatusFailed, backends.DecodeTaskError(e)
+	} else {
+		r.Output = backends.CompactJSON([]byte(rec["output"]))
+	}
+	return r, true
 }
 
 func (b *backend) Close() error {

@@ -77,8 +77,9 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 	return nil
 }
 
-// process runs one task: it records the attempt, calls the handler, and
-// stores the output or the error the way asynq expects.
+// process runs one task: it calls the handler, stores the output or the
+// error the way asynq expects, and records the attempt's times and outcome
+// and announces the end in one round trip.
 func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler) error {
 	taskID, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
@@ -89,15 +90,8 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler
 	if err := json.Unmarshal(t.Payload(), &env); err != nil {
 		return fmt.Errorf("%s: %w", taskErr{&backends.TaskError{Kind: "bad_input", Message: "the payload is not a taskhost envelope: " + err.Error()}}, asynq.SkipRetry)
 	}
-	key := timesPrefix + id
 	bg := context.WithoutCancel(ctx)
-	pipe := b.rc.TxPipeline()
-	pipe.HIncrBy(bg, key, "attempts", 1)
-	pipe.HSet(bg, key, "started_at", time.Now().UTC().Format(time.RFC3339Nano))
-	pipe.Expire(bg, key, Retention+time.Hour)
-	if _, err := pipe.Exec(bg); err != nil {
-		return fmt.Errorf("asynq: recording the attempt: %w", err)
-	}
+	started := time.Now()
 	// asynq keeps timeouts in whole seconds; the exact one is in the
 	// envelope and applies here.
 	if env.Timeout > 0 {
@@ -109,15 +103,12 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler
 	if err != nil {
 		te := backends.ErrorOf(err)
 		final := !te.Retryable || retried >= maxRetry
-		if final {
-			b.rc.HSet(bg, key, "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
-			if env.WF != nil {
-				if ferr := b.failWorkflow(bg, env.WF, te); ferr != nil {
-					b.logger.Error("asynq: marking a workflow failed", "workflow", env.WF.ID, "err", ferr)
-				}
+		if final && env.WF != nil {
+			if ferr := b.failWorkflow(bg, env.WF, te); ferr != nil {
+				b.logger.Error("asynq: marking a workflow failed", "workflow", env.WF.ID, "err", ferr)
 			}
-			defer b.publish(bg, id)
 		}
+		b.record(bg, id, t.Type(), &env, retried+1, started, final, taskErr{te}.Error(), nil)
 		if !te.Retryable {
 			return fmt.Errorf("%s: %w", taskErr{te}, asynq.SkipRetry)
 		}
@@ -134,9 +125,38 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler
 			return fmt.Errorf("asynq: advancing workflow %s: %w", env.WF.ID, err)
 		}
 	}
-	b.rc.HSet(bg, key, "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
-	b.publish(bg, id)
+	b.record(bg, id, t.Type(), &env, retried+1, started, true, "", out)
 	return nil
+}
+
+// maxRecordedOutput is the largest output copied into a task's record.
+const maxRecordedOutput = 64 << 10
+
+// record writes an attempt's times to the task's hash and, when the
+// attempt was the last (final), its number and outcome ("error" empty for success),
+// and publishes the id to waiters: one round trip. asynq moves the task to
+// completed or archived only after the handler returns; until then
+// Result reads the outcome from here.
+func (b *backend) record(ctx context.Context, id, task string, env *envelope, attempt int, started time.Time, final bool, errText string, out []byte) {
+	key := timesPrefix + id
+	pipe := b.rc.Pipeline()
+	pipe.HSet(ctx, key, "started_at", started.UTC().Format(time.RFC3339Nano), "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
+	if final {
+		// With a small output the record is the whole result, which Wait
+		// reads in one round trip.
+		if len(out) > maxRecordedOutput {
+			out = nil
+		}
+		pipe.HSet(ctx, key, "done", attempt, "error", errText, "task", task,
+			"enqueued_at", env.EnqueuedAt.UTC().Format(time.RFC3339Nano), "output", out, "has_output", out != nil)
+	}
+	pipe.Expire(ctx, key, Retention)
+	if final {
+		pipe.Publish(ctx, doneChannel, id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		b.logger.Warn("asynq: recording a finished task failed; waiters fall back to polling", "task", id, "err", err)
+	}
 }
 
 // slogAdapter sends asynq's log lines to the backend's logger.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,10 +46,14 @@ var celeryPools = map[string][]string{
 //   - native: this project's asynq backend with a Go handler;
 //   - wasm: this project's asynq backend running the core plugin's add;
 //   - celery-*: Debian's Python Celery with each of its pools, its own
-//     client submitting and reading results back (skipped when
-//     /usr/bin/celery is missing: apt-get install python3-celery python3-redis).
+//     client submitting and reading results back, for add only (skipped
+//     when Debian's python3-celery and python3-redis are missing: make
+//     celery installs them).
 //
-// Run with:
+// The echo task is measured too, on the three asynq rows.
+//
+// Every asynq row polls at ASYNQ_TASK_CHECK_INTERVAL, default 5 ms. Run
+// with:
 //
 //	go test ./cmd/host -run '^$' -bench BenchmarkAsynqEndToEnd -benchtime 1x
 func BenchmarkAsynqEndToEnd(b *testing.B) {
@@ -72,59 +77,64 @@ func BenchmarkAsynqEndToEnd(b *testing.B) {
 		rounds, _ = strconv.Atoi(s)
 	}
 	impls := []string{"asynq-native", "native", "wasm"}
-	if _, err := os.Stat("/usr/bin/celery"); err == nil {
+	if err := exec.Command("/usr/bin/python3", "-c", "import celery, redis").Run(); err == nil {
 		impls = append(impls, "celery-prefork", "celery-threads", "celery-solo")
 	} else {
-		b.Log("Celery is not installed (apt-get install python3-celery python3-redis): its rounds are skipped")
+		b.Log("Debian's Celery is not installed (make celery): its rounds are skipped")
 	}
 	for range rounds {
-		for _, impl := range impls {
-			b.Run(impl, func(b *testing.B) {
-				if err := rc.FlushDB(ctx).Err(); err != nil {
-					b.Fatal(err)
+		for _, task := range []string{"add", "echo"} {
+			for _, impl := range impls {
+				if task != "add" && strings.HasPrefix(impl, "celery") {
+					continue
 				}
-				var rate, p50 float64
-				switch impl {
-				case "asynq-native":
-					rate, p50 = benchPlainAsynq(b, opt)
-				case "native", "wasm":
-					var hd backends.Handler = nativeHandler
-					if impl == "wasm" {
-						hd = handler{h: h}
+				b.Run(task+"/"+impl, func(b *testing.B) {
+					if err := rc.FlushDB(ctx).Err(); err != nil {
+						b.Fatal(err)
 					}
-					rate, p50 = benchAsynqBackend(b, hd)
-				default:
-					rate, p50 = benchCelery(b, celeryPools[impl])
-				}
-				b.ReportMetric(rate, "tasks/s")
-				b.ReportMetric(p50, "p50-ms")
-			})
+					var rate, p50 float64
+					switch impl {
+					case "asynq-native":
+						rate, p50 = benchPlainAsynq(b, opt, task)
+					case "native", "wasm":
+						var hd backends.Handler = nativeHandler
+						if impl == "wasm" {
+							hd = handler{h: h}
+						}
+						rate, p50 = benchAsynqBackend(b, hd, task)
+					default:
+						rate, p50 = benchCelery(b, celeryPools[impl])
+					}
+					b.ReportMetric(rate, "tasks/s")
+					b.ReportMetric(p50, "p50-ms")
+				})
+			}
 		}
 	}
 }
 
 // benchAsynqBackend runs the batch and the latency series through this
 // project's asynq backend with hd as the worker's handler.
-func benchAsynqBackend(b *testing.B, hd backends.Handler) (rate, p50 float64) {
+func benchAsynqBackend(b *testing.B, hd backends.Handler, task string) (rate, p50 float64) {
 	ctx := context.Background()
 	be, err := backends.Open(ctx, tasyncq.Engine, backends.Config{URL: benchRedis})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer be.Close()
-	be.Register(backends.TaskSpec{Name: "add", Queue: "bench", MaxRetries: 0, Timeout: time.Minute})
+	be.Register(backends.TaskSpec{Name: task, Queue: "bench", MaxRetries: 0, Timeout: time.Minute})
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- be.Work(wctx, backends.WorkerOptions{Queues: []string{"bench"}, Concurrency: 32}, hd) }()
 	defer func() { cancel(); <-done }()
-	runBatch(b, be, "add", 50) // warm up
+	runBatch(b, be, task, 50) // warm up
 	b.ResetTimer()
 	for range b.N {
-		rate = runBatch(b, be, "add", 2000)
+		rate = runBatch(b, be, task, 2000)
 	}
 	b.StopTimer()
 	return rate, latencyP50(b, func() error {
-		id, err := be.Submit(ctx, "add", json.RawMessage(`{"a":1,"b":2}`))
+		id, err := be.Submit(ctx, task, json.RawMessage(`{"a":1,"b":2}`))
 		if err == nil {
 			_, err = be.Wait(ctx, id)
 		}
@@ -133,31 +143,32 @@ func benchAsynqBackend(b *testing.B, hd backends.Handler) (rate, p50 float64) {
 }
 
 // benchPlainAsynq is the same work on asynq alone.
-func benchPlainAsynq(b *testing.B, opt *redis.Options) (rate, p50 float64) {
+func benchPlainAsynq(b *testing.B, opt *redis.Options, task string) (rate, p50 float64) {
 	ctx := context.Background()
 	ro := asynq.RedisClientOpt{Addr: opt.Addr, DB: opt.DB}
 	client := asynq.NewClient(ro)
 	defer client.Close()
 	insp := asynq.NewInspector(ro)
 	defer insp.Close()
+	check := tasyncq.DefaultTaskCheckInterval
+	if d, err := time.ParseDuration(os.Getenv("ASYNQ_TASK_CHECK_INTERVAL")); err == nil {
+		check = d // as the backend does
+	}
 	srv := asynq.NewServer(ro, asynq.Config{Concurrency: 32, Queues: map[string]int{"bench": 1},
-		TaskCheckInterval: tasyncq.DefaultTaskCheckInterval, LogLevel: asynq.WarnLevel})
+		TaskCheckInterval: check, LogLevel: asynq.WarnLevel})
 	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		var in struct{ A, B *float64 }
-		if err := json.Unmarshal(t.Payload(), &in); err != nil || in.A == nil || in.B == nil {
-			return fmt.Errorf("bad input: %w", asynq.SkipRetry)
+		out, err := nativeHandler(ctx, &backends.Task{Name: t.Type(), Input: t.Payload()})
+		if err != nil {
+			return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 		}
-		out, _ := json.Marshal(struct {
-			Sum float64 `json:"sum"`
-		}{*in.A + *in.B})
-		_, err := t.ResultWriter().Write(out)
+		_, err = t.ResultWriter().Write(out)
 		return err
 	})); err != nil {
 		b.Fatal(err)
 	}
 	defer srv.Shutdown()
 	submit := func(i int) (string, error) {
-		info, err := client.EnqueueContext(ctx, asynq.NewTask("add", fmt.Appendf(nil, `{"a":%d,"b":1}`, i)),
+		info, err := client.EnqueueContext(ctx, asynq.NewTask(task, fmt.Appendf(nil, `{"a":%d,"b":1}`, i)),
 			asynq.Queue("bench"), asynq.MaxRetry(0), asynq.Timeout(time.Minute), asynq.Retention(time.Hour))
 		if err != nil {
 			return "", err
@@ -271,3 +282,4 @@ func latencyP50(b *testing.B, one func() error) float64 {
 	slices.Sort(lat)
 	return float64(lat[len(lat)/2].Microseconds()) / 1000
 }
+

@@ -47,7 +47,10 @@ func (f *hostFlags) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err.Error()} // exit 2, as for any bad command line
 		}
 		if fs.NArg() == 0 {
 			break

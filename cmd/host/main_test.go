@@ -43,6 +43,10 @@ func TestCommands(t *testing.T) {
 		{[]string{"plugins", "list"}, 0, "word_count", ""},
 		{[]string{"plugins", "frobnicate"}, 2, "", "unknown subcommand"},
 		{[]string{"run", "--log-level", "loud", "add"}, 2, "", "--log-level"},
+		{[]string{"submit", "--backend-opt", "nonsense", "add"}, 2, "", "want name=value"},
+		{[]string{"submit", "--backend", "asynq", "--backend-opt", "task_check=1s", "add"}, 1, "", "asynq: unknown option task_check (this engine knows: task_check_interval)"},
+		{[]string{"submit", "--backend", "asynq", "--backend-opt", "task_check_interval=fast", "add"}, 1, "", `option task_check_interval: "fast" is not a duration`},
+		{[]string{"submit", "--backend-opt", "x=1", "add"}, 1, "", "river: unknown option x (this engine knows: none)"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
