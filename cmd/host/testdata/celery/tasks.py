@@ -1,5 +1,6 @@
-"""The Celery side of BenchmarkAsynqEndToEnd: the same trivial task as the
-core plugin's add, on the same Redis, as a Celery user would write it."""
+"""The Celery side of BenchmarkAsynqEndToEnd: the same trivial tasks as the
+core plugin's add and echo, on the same Redis, as a Celery user would write
+them."""
 import os
 
 from celery import Celery
@@ -12,3 +13,8 @@ app.conf.update(result_expires=3600, broker_connection_retry_on_startup=True)
 @app.task(name="add")
 def add(a, b):
     return {"sum": a + b}
+
+
+@app.task(name="echo")
+def echo(doc):
+    return doc

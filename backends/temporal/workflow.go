@@ -1,0 +1,183 @@
+package temporal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"taskhost.dev/backends"
+)
+
+// flowStep is one step of a taskhost.workflow, with its task's options
+// resolved at submission (workflow code must not read the registry).
+type flowStep struct {
+	Task       string          `json:"task"`
+	Params     json.RawMessage `json:"params,omitempty"`
+	Queue      string          `json:"queue"`
+	Timeout    time.Duration   `json:"timeout"`
+	MaxRetries int             `json:"max_retries"`
+}
+
+// flowInput is the taskhost.workflow workflow's argument.
+type flowInput struct {
+	Name   string          `json:"name"`
+	Stages [][]flowStep    `json:"stages"`
+	Input  json.RawMessage `json:"input"`
+}
+
+// flowOutput is what a succeeded taskhost.workflow returns.
+type flowOutput struct {
+	Output json.RawMessage       `json:"output"`
+	Steps  []backends.StepResult `json:"steps"`
+}
+
+// stepsQuery names the query a running workflow answers with its steps.
+const stepsQuery = "steps"
+
+// runFlow is the taskhost.workflow workflow: it interprets the definition
+// it was started with, stage after stage, a stage's steps at once.
+func runFlow(ctx workflow.Context, in flowInput) (flowOutput, error) {
+	id := workflow.GetInfo(ctx).WorkflowExecution.ID
+	var steps []backends.StepResult
+	for i, st := range in.Stages {
+		for j, s := range st {
+			steps = append(steps, backends.StepResult{Stage: i, Index: j, Task: s.Task, Status: backends.StatusPending})
+		}
+	}
+	if err := workflow.SetQueryHandler(ctx, stepsQuery, func() ([]backends.StepResult, error) { return steps, nil }); err != nil {
+		return flowOutput{}, err
+	}
+	fail := func(k int, te *backends.TaskError) error {
+		steps[k].Status, steps[k].Error = backends.StatusFailed, te
+		for n := range steps {
+			if !steps[n].Status.Done() {
+				steps[n].Status = backends.StatusCancelled
+			}
+		}
+		s := steps[k]
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("stage %d step %d (%s): %s", s.Stage+1, s.Index+1, s.Task, te.Message), te.Kind, nil, steps)
+	}
+	value, first := in.Input, 0
+	for i, st := range in.Stages {
+		futures := make([]workflow.Future, len(st))
+		for j, s := range st {
+			input, err := backends.StepInput(value, s.Params)
+			if err != nil {
+				return flowOutput{}, fail(first+j, &backends.TaskError{Kind: "bad_input", Message: err.Error()})
+			}
+			ao := activityOptions(s.Queue, s.Timeout, s.MaxRetries)
+			ao.ActivityID = fmt.Sprintf("%d.%d", i, j)
+			steps[first+j].TaskID = id + "/" + ao.ActivityID
+			steps[first+j].Status = backends.StatusRunning
+			futures[j] = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), s.Task, input)
+		}
+		outs := make([]json.RawMessage, len(st))
+		failed := -1
+		for j, f := range futures {
+			k := first + j
+			if err := f.Get(ctx, &outs[j]); err != nil {
+				steps[k].Status, steps[k].Error = backends.StatusFailed, taskErrorFrom(err)
+				if failed < 0 {
+					failed = k
+				}
+				continue
+			}
+			steps[k].Status, steps[k].Output = backends.StatusSucceeded, backends.CompactJSON(outs[j])
+		}
+		if failed >= 0 {
+			return flowOutput{}, fail(failed, steps[failed].Error)
+		}
+		value = backends.StageOutput(outs)
+		first += len(st)
+	}
+	return flowOutput{Output: backends.CompactJSON(value), Steps: steps}, nil
+}
+
+// SubmitWorkflow implements backends.Workflows.
+func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
+	if err := backends.CheckWorkflow(wf, input, func(t string) error { _, err := b.tasks.Spec(t, "default"); return err }); err != nil {
+		return "", fmt.Errorf("temporal: %w", err)
+	}
+	in := flowInput{Name: wf.Name, Input: input}
+	for _, st := range wf.Stages {
+		var stage []flowStep
+		for _, s := range st.Steps {
+			spec, _ := b.tasks.Spec(s.Task, "default")
+			timeout := spec.Timeout
+			if timeout <= 0 {
+				timeout = time.Minute
+			}
+			stage = append(stage, flowStep{Task: s.Task, Params: s.Params, Queue: spec.Queue, Timeout: timeout, MaxRetries: spec.MaxRetries})
+		}
+		in.Stages = append(in.Stages, stage)
+	}
+	// The workflow runs on its first step's queue: the workers there run it.
+	so := client.StartWorkflowOptions{ID: newID("wf-"), TaskQueue: in.Stages[0][0].Queue, Memo: map[string]any{"workflow": wf.Name}}
+	run, err := b.c.ExecuteWorkflow(ctx, so, flowWorkflow, in)
+	if err != nil {
+		return "", fmt.Errorf("temporal: submit workflow %q: %w", wf.Name, err)
+	}
+	return run.GetID(), nil
+}
+
+// WorkflowResult implements backends.Workflows.
+func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.WorkflowResult, error) {
+	ei, err := b.describe(ctx, id, flowWorkflow)
+	if err != nil {
+		return backends.WorkflowResult{}, err
+	}
+	res := backends.WorkflowResult{ID: id, Workflow: ei.memo["workflow"], EnqueuedAt: ei.start, FinishedAt: ei.close, Engine: Engine}
+	switch ei.status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		res.Status = backends.StatusRunning
+		if v, err := b.c.QueryWorkflow(ctx, id, ei.runID, stepsQuery); err == nil {
+			_ = v.Get(&res.Steps)
+		}
+		return res, nil
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var out flowOutput
+		if err := b.c.GetWorkflow(ctx, id, ei.runID).Get(ctx, &out); err != nil {
+			return res, fmt.Errorf("temporal: reading workflow %s: %w", id, err)
+		}
+		res.Status, res.Output, res.Steps = backends.StatusSucceeded, out.Output, out.Steps
+		return res, nil
+	}
+	res.Status = backends.StatusFailed
+	if ei.status == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED || ei.status == enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
+		res.Status = backends.StatusCancelled
+	}
+	err = b.c.GetWorkflow(ctx, id, ei.runID).Get(ctx, nil)
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		_ = ae.Details(&res.Steps)
+		for _, s := range res.Steps {
+			if s.Status == backends.StatusFailed && s.Error != nil {
+				res.Error = s.Error
+				break
+			}
+		}
+	}
+	if res.Error == nil && err != nil {
+		res.Error = taskErrorFrom(err)
+	}
+	return res, nil
+}
+
+// WaitWorkflow implements backends.Workflows.
+func (b *backend) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
+	if _, err := b.describe(ctx, id, flowWorkflow); err != nil {
+		return backends.WorkflowResult{}, err
+	}
+	if err := b.c.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil && ctx.Err() != nil {
+		r, _ := b.WorkflowResult(context.WithoutCancel(ctx), id)
+		return r, ctx.Err()
+	}
+	return b.WorkflowResult(ctx, id)
+}
