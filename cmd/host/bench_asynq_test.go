@@ -129,7 +129,7 @@ func benchAsynqBackend(b *testing.B, hd backends.Handler, task string) (rate, p5
 		rate = runBatch(b, be, task, 2000)
 	}
 	b.StopTimer()
-	return rate, latencyP50(b, func() error {
+	return rate, latencyP50(b, 200, func() error {
 		id, err := be.Submit(ctx, task, json.RawMessage(`{"a":1,"b":2}`))
 		if err == nil {
 			_, err = be.Wait(ctx, id)
@@ -218,7 +218,7 @@ func benchPlainAsynq(b *testing.B, opt *redis.Options, task string) (rate, p50 f
 		rate = batch(2000)
 	}
 	b.StopTimer()
-	return rate, latencyP50(b, func() error {
+	return rate, latencyP50(b, 200, func() error {
 		id, err := submit(1)
 		if err == nil {
 			err = wait(id)
@@ -264,10 +264,10 @@ func benchCelery(b *testing.B, pool []string, task string) (rate, p50 float64) {
 	return res.Rate, res.P50
 }
 
-// latencyP50 runs one task after another 200 times and returns the
-// median, in milliseconds.
-func latencyP50(b *testing.B, one func() error) float64 {
-	lat := make([]time.Duration, 200)
+// latencyP50 runs one task after another n times and returns the median,
+// in milliseconds.
+func latencyP50(b *testing.B, n int, one func() error) float64 {
+	lat := make([]time.Duration, n)
 	for i := range lat {
 		start := time.Now()
 		if err := one(); err != nil {
