@@ -54,8 +54,10 @@ test-unit: plugins
 bench: tools services celery
 	$(GO) test ./host -run '^$$' -bench 'BenchmarkCall|BenchmarkFreshInstance' -benchtime 5000x
 	$(GO) test ./host -run '^$$' -bench BenchmarkLoad -benchtime 5x
+	$(GO) test ./host/internal/meter -run '^$$' -bench BenchmarkInstrument
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkRiverEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkAsynqEndToEnd -benchtime 1x -timeout 30m
+	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkTemporalEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkWorkerStart -benchtime 10x
 
 ## fuzz: each fuzz target for FUZZTIME (default 3m)

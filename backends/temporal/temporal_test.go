@@ -103,3 +103,41 @@ func TestHistoryShownByTemporalCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestUnregisteredTaskRuns: a worker serves a task it was never told of (as
+// for a .wasm dropped in after it started): it registers no activity by
+// name, only the dynamic one.
+func TestUnregisteredTaskRuns(t *testing.T) {
+	ctx := context.Background()
+	cfg := config(t)
+	worker, err := backends.Open(ctx, "temporal", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Close()
+	queue := "late_" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "_")
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- worker.Work(wctx, backends.WorkerOptions{Queues: []string{queue}}, backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+			return json.Marshal(map[string]string{"ran": t.Name})
+		}))
+	}()
+	defer func() { stop(); <-done }()
+	client, err := backends.Open(ctx, "temporal", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.Register(backends.TaskSpec{Name: "dropped_in_later", Queue: queue, Timeout: 10 * time.Second})
+	id, err := client.Submit(ctx, "dropped_in_later", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx2, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	r, err := client.Wait(wctx2, id)
+	if err != nil || r.Status != backends.StatusSucceeded || string(r.Output) != `{"ran":"dropped_in_later"}` {
+		t.Fatalf("%+v (output %s), %v; want it run by the worker", r, r.Output, err)
+	}
+}

@@ -9,9 +9,9 @@ import (
 // CallContext is the context of calls into one instance. It is made once
 // per instance and reused for every call, so a call allocates no context of
 // its own: Done closes when the call's timeout fires or its caller gives up,
-// which makes wazero stop the guest (the runtime is built with
-// WithCloseOnContextDone). Once Done has closed the instance must be
-// discarded. One call at a time.
+// which stops the guest (a metered guest at its next yield; otherwise
+// wazero, whose runtime is then built with WithCloseOnContextDone). Once
+// Done has closed the instance must be discarded. One call at a time.
 type CallContext struct {
 	parent context.Context
 	env    Env
