@@ -59,12 +59,15 @@ func DefaultCacheDir() string {
 // Host holds the loaded plugins and runs their tasks. It is safe for
 // concurrent use.
 type Host struct {
+	mu        sync.RWMutex // plugins, tasks and names, which LoadFile and Unload change
 	plugins   []*Plugin
 	workflows []WorkflowSpec
 	tasks     map[string]*Task
 	names     []string
 	cache     wazero.CompilationCache
 	meterDir  string // metered modules, beside the compilation cache
+	client    *http.Client
+	manifest  *Manifest // its [defaults] apply to plugins loaded later
 	logger    *slog.Logger
 }
 
@@ -81,6 +84,7 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	if client == nil {
 		client = &http.Client{}
 	}
+	h.client = client
 	switch cfg.CacheDir {
 	case "off":
 	default:
@@ -108,6 +112,7 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	for i := range specs {
 		specs[i].Path = m.resolve(specs[i].Path)
 	}
+	h.manifest = m
 	dropIns, err := scanPlugins(cfg.PluginsDir, specs)
 	if err != nil {
 		return nil, err
@@ -229,6 +234,7 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		Capabilities: spec.Capabilities,
 		config:       spec.Config,
 		logger:       h.logger,
+		inManifest:   inManifest,
 	}
 	if err := p.Limits.validate(); err != nil {
 		return nil, where("%v", err)
@@ -300,6 +306,8 @@ func (h *Host) register(m *Manifest) error {
 
 // Tasks returns every task, sorted by name.
 func (h *Host) Tasks() []*Task {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	out := make([]*Task, len(h.names))
 	for i, n := range h.names {
 		out[i] = h.tasks[n]
@@ -309,6 +317,8 @@ func (h *Host) Tasks() []*Task {
 
 // Task returns the task with the given name.
 func (h *Host) Task(name string) (*Task, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
 	t, ok := h.tasks[name]
 	return t, ok
 }
@@ -341,13 +351,21 @@ func (w WorkflowSpec) tasks() []string {
 }
 
 // Plugins returns the loaded plugins in load order.
-func (h *Host) Plugins() []*Plugin { return append([]*Plugin(nil), h.plugins...) }
+func (h *Host) Plugins() []*Plugin {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return append([]*Plugin(nil), h.plugins...)
+}
 
 // Run runs one attempt of the named task; see Task.Run. An unknown name is a
 // *TaskError of kind abi.KindUnknownTask.
 func (h *Host) Run(ctx context.Context, name string, input []byte, inv Invocation) ([]byte, error) {
+	h.mu.RLock()
 	t, ok := h.tasks[name]
+	h.mu.RUnlock()
 	if !ok {
+		h.mu.RLock()
+		defer h.mu.RUnlock()
 		return nil, &TaskError{Kind: abi.KindUnknownTask, Task: name,
 			Message: fmt.Sprintf("no loaded plugin serves it (known tasks: %s)", strings.Join(h.names, ", "))}
 	}
@@ -357,7 +375,7 @@ func (h *Host) Run(ctx context.Context, name string, input []byte, inv Invocatio
 // Close closes every plugin's instances and runtime.
 func (h *Host) Close(ctx context.Context) error {
 	var errs []error
-	for _, p := range h.plugins {
+	for _, p := range h.Plugins() {
 		errs = append(errs, p.close(ctx))
 	}
 	if h.cache != nil {

@@ -38,16 +38,18 @@ type Plugin struct {
 	// Tasks are the tasks the plugin serves.
 	Tasks []*Task
 
-	config   map[string]string
-	logger   *slog.Logger
-	rt       wazero.Runtime
-	compiled wazero.CompiledModule
-	kernel   *extism.Kernel
-	metered  bool // the module was rewritten by host/internal/meter
-	modCfg   wazero.ModuleConfig
-	http     *extism.HTTPPolicy
-	mounts   []mount
-	env      [][2]string
+	config     map[string]string
+	logger     *slog.Logger
+	rt         wazero.Runtime
+	compiled   wazero.CompiledModule
+	kernel     *extism.Kernel
+	metered    bool        // the module was rewritten by host/internal/meter
+	inManifest bool        // named in the manifest (pinned), not a drop-in
+	retired    atomic.Bool // removed or replaced: takes no new calls
+	modCfg     wazero.ModuleConfig
+	http       *extism.HTTPPolicy
+	mounts     []mount
+	env        [][2]string
 
 	sem     chan struct{}
 	mu      sync.Mutex
@@ -229,6 +231,10 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+	if p.retired.Load() {
+		<-p.sem
+		return nil, errRetired
 	}
 	if p.Limits.Isolation == IsolationPooled {
 		p.mu.Lock()

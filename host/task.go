@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,6 +72,9 @@ func (t *Task) Run(ctx context.Context, input []byte, inv Invocation) ([]byte, e
 	}
 	inst, err := p.acquire(ctx)
 	if err != nil {
+		if errors.Is(err, errRetired) {
+			return nil, t.retiredError()
+		}
 		if cerr := ctx.Err(); cerr != nil {
 			return nil, &TaskError{Kind: abi.KindCanceled, Task: t.Name, Plugin: p.Name, Message: "canceled while waiting for a free instance: " + cerr.Error(), Retryable: true, Err: err}
 		}

@@ -278,4 +278,3 @@ func latencyP50(b *testing.B, n int, one func() error) float64 {
 	slices.Sort(lat)
 	return float64(lat[len(lat)/2].Microseconds()) / 1000
 }
-

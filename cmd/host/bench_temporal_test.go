@@ -115,4 +115,3 @@ func runFlows(b *testing.B, be backends.Backend, n int) float64 {
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds()
 }
-

@@ -23,7 +23,15 @@ ones finish within --grace.
 
 Queues: --queues, else TASK_QUEUES (ignored when ENVIRONMENT=prod), else
 every queue of the loaded tasks; "name:weight" gives a queue a priority
-(engines without priorities refuse it).`
+(engines without priorities refuse it).
+
+Plugins: a self-describing .wasm copied into --plugins-dir (or a folder
+under it) while the worker runs is verified, compiled and served within a
+second; replacing it swaps the plugin (running calls finish on the old
+one); removing it stops its tasks taking new work. A file that fails to
+load is logged and changes nothing. Plugins named in the manifest are
+pinned by sha256 and change only with a restart. --watch=false turns this
+off.`
 
 func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
@@ -39,6 +47,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	name := fs.String("name", "", "worker `name`; default worker-<hostname>-<queues>")
 	healthAddr := fs.String("health-addr", envOr("TASKHOST_HEALTH_ADDR", ""), "serve /healthz, /readyz and /metrics on this `address` (env TASKHOST_HEALTH_ADDR)")
 	grace := fs.Duration("grace", backends.DefaultGrace, "how long running tasks may take to finish after a stop `signal`")
+	watch := fs.Bool("watch", true, "serve .wasm files added to, replaced in or removed from --plugins-dir without a restart (plugins named in the manifest excepted)")
 	ui := fs.Bool("ui", false, "serve the engine's own web UI under /ui/ on --health-addr (River: riverui; no authentication of its own)")
 	pos, err := hf.parse(fs, args)
 	if err != nil {
@@ -104,6 +113,22 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		defer hs.close()
+	}
+	if *watch {
+		served := map[string]bool{}
+		for _, q := range qs {
+			served[q] = true
+		}
+		if len(qs) == 0 {
+			for _, t := range h.Tasks() {
+				served[t.Queue] = true
+			}
+		}
+		stop, err := watchPlugins(ctx, hf.pluginsDir, h, b, served, logger)
+		if err != nil {
+			return fmt.Errorf("watching %s: %w (or run with --watch=false)", hf.pluginsDir, err)
+		}
+		defer stop()
 	}
 	logger.Info("worker started", "name", *name, "engine", b.Engine(), "queues", qs, "tasks", len(h.Tasks()), "plugins", len(h.Plugins()), "startup", time.Since(start).Round(time.Millisecond))
 	err = b.Work(ctx, backends.WorkerOptions{Queues: qs, Priorities: weights, StrictPriority: *strict, Concurrency: *concurrency, Name: *name, Grace: *grace}, handler{h: h, metrics: m})

@@ -138,3 +138,66 @@ func writeFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestWorkerHotDropIn drops a plugin into a running worker's plugins
+// folder, runs its task, drops a broken module (refused, nothing changes),
+// then removes the plugin.
+func TestWorkerHotDropIn(t *testing.T) {
+	core := testplugins.Core(t)
+	dir := t.TempDir()
+	copyTo := func(name, to string) {
+		b, err := os.ReadFile(filepath.Join(core, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written elsewhere and renamed in, as a deployment would.
+		tmp := filepath.Join(t.TempDir(), name)
+		writeFile(t, tmp, string(b))
+		if err := os.Rename(tmp, filepath.Join(dir, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyTo("basic_operations.wasm", "basic_operations.wasm")
+	manifest := filepath.Join(t.TempDir(), "manifest.toml")
+	writeFile(t, manifest, "")
+	db := filepath.Join(t.TempDir(), "hot.db")
+	common := []string{"--plugins-dir", dir, "--manifest", manifest, "--cache-dir", testCache(t), "--backend-url", db}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var log syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"worker", "--queues", "default", "--log-level", "info"}, common...), strings.NewReader(""), io.Discard, &log)
+	}()
+	waitLog := func(want string) {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 3*time.Minute; time.Sleep(20 * time.Millisecond) {
+			if strings.Contains(log.String(), want) {
+				return
+			}
+		}
+		t.Fatalf("the worker did not log %q within 3 minutes:\n%s", want, log.String())
+	}
+	waitLog("worker started")
+
+	copyTo("data_processing.wasm", "dropped.wasm")
+	waitLog(`msg="plugin loaded" plugin=dropped`)
+	code, out, errOut := runHost(t, append([]string{"submit", "sha256", `{"text":"abc"}`, "--wait"}, common...)...)
+	if code != 0 || !strings.Contains(out, "ba7816bf") {
+		t.Fatalf("a dropped-in plugin's task: exit %d, %s %s\nworker log:\n%s", code, out, errOut, log.String())
+	}
+
+	writeFile(t, filepath.Join(dir, "broken.wasm"), "not a module")
+	waitLog(`msg="plugin refused; nothing changed"`)
+	if code, out, _ := runHost(t, append([]string{"submit", "add", `{"a":1,"b":2}`, "--wait"}, common...)...); code != 0 || !strings.Contains(out, `{"sum":3}`) {
+		t.Fatalf("add after a broken module was dropped in: exit %d, %s", code, out)
+	}
+	os.Remove(filepath.Join(dir, "broken.wasm"))
+
+	os.Remove(filepath.Join(dir, "dropped.wasm"))
+	waitLog(`msg="plugin removed`)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("worker exit %d:\n%s", code, log.String())
+	}
+}
