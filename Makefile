@@ -7,7 +7,7 @@ PLUGINS := $(patsubst %/main.go,%,$(wildcard plugins/core/*/main.go plugins/ente
 WASM    := $(addsuffix .wasm,$(PLUGINS))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
-.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery clean FORCE
+.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise clean FORCE
 
 all: build plugins
 
@@ -21,6 +21,16 @@ plugins: $(WASM) build
 
 plugins/%.wasm: FORCE
 	$(GOWASM) -o $@ ./plugins/$*
+
+## enterprise: build plugins/enterprise and bundle them, signed, into dist/enterprise.tbundle
+## (ENTERPRISE_KEY, default .keys/enterprise.key, made on first use; workers trust its .pub with --bundle-key)
+ENTERPRISE_KEY ?= .keys/enterprise.key
+ENTERPRISE_WASM := $(filter plugins/enterprise/%,$(WASM))
+enterprise: build $(ENTERPRISE_WASM)
+	@if [ -z "$(ENTERPRISE_WASM)" ] || [ ! -f plugins/enterprise/manifest.toml ]; then \
+		echo "enterprise: no plugins under plugins/enterprise (or no plugins/enterprise/manifest.toml): nothing to bundle"; exit 0; fi; \
+	if [ ! -f $(ENTERPRISE_KEY) ]; then ./$(BIN) bundle keygen --out $(dir $(ENTERPRISE_KEY)) --name $(basename $(notdir $(ENTERPRISE_KEY))); fi; \
+	./$(BIN) bundle build --key $(ENTERPRISE_KEY) --manifest plugins/enterprise/manifest.toml --out dist/enterprise.tbundle
 
 ## services: the servers the tests use (Redis, PostgreSQL, a Temporal dev server), started or installed when missing
 services:

@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -41,6 +42,13 @@ type Config struct {
 	// HTTPClient sends plugins' HTTP requests; a client with default
 	// settings when nil.
 	HTTPClient *http.Client
+	// Bundles are signed plugin bundles (host/bundle) to load beside the
+	// manifest's plugins; BundlesDir is scanned for more (*.tbundle, a
+	// missing folder is skipped). Each must be signed by one of BundleKeys,
+	// else Load fails.
+	Bundles    []string
+	BundlesDir string
+	BundleKeys []ed25519.PublicKey
 }
 
 // DefaultCacheDir returns the compilation cache folder used when
@@ -107,30 +115,50 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 			return nil, err
 		}
 	}
-	specs := make([]PluginSpec, len(m.Plugins))
-	copy(specs, m.Plugins)
-	for i := range specs {
-		specs[i].Path = m.resolve(specs[i].Path)
-	}
 	h.manifest = m
-	dropIns, err := scanPlugins(cfg.PluginsDir, specs)
+	manifests := []*Manifest{m}
+	bms, err := openBundles(cfg, h.bundleDir(cfg))
 	if err != nil {
 		return nil, err
 	}
-	specs = append(specs, dropIns...)
+	manifests = append(manifests, bms...)
+	// What to load: each manifest's plugins (the main one's, then each
+	// bundle's), then the plugins folder's drop-ins.
+	type item struct {
+		m          *Manifest
+		spec       PluginSpec
+		inManifest bool
+	}
+	var items []item
+	var named []PluginSpec
+	for _, mf := range manifests {
+		for _, spec := range mf.Plugins {
+			spec.Path = mf.resolve(spec.Path)
+			items = append(items, item{mf, spec, true})
+			named = append(named, spec)
+		}
+	}
+	dropIns, err := scanPlugins(cfg.PluginsDir, named)
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range dropIns {
+		items = append(items, item{m, spec, false})
+	}
 
 	// Plugins load in parallel (validation and instantiation are CPU-bound),
 	// and are kept in manifest order.
-	loaded := make([]*Plugin, len(specs))
-	loadErrs := make([]error, len(specs))
+	loaded := make([]*Plugin, len(items))
+	loadErrs := make([]error, len(items))
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for i := range specs {
+	for i := range items {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			loaded[i], loadErrs[i] = h.loadPlugin(ctx, m, &specs[i], i < len(m.Plugins), client)
+			it := &items[i]
+			loaded[i], loadErrs[i] = h.loadPlugin(ctx, it.m, &it.spec, it.inManifest, client)
 		}()
 	}
 	wg.Wait()
@@ -146,15 +174,22 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 		errs = append(errs, err)
 	}
 	pluginsOK := len(errs) == 0 // else a workflow's task may be missing for that reason
-	for i, w := range m.Workflows {
-		for _, t := range w.tasks() {
-			if _, ok := h.tasks[t]; !ok && pluginsOK {
-				errs = append(errs, &ManifestError{File: m.File, Line: m.findLine("[[workflow]]", i, ""),
-					Msg: fmt.Sprintf("workflow %q: no loaded plugin serves task %q", w.Name, t)})
+	for _, mf := range manifests {
+		for i, w := range mf.Workflows {
+			for _, t := range w.tasks() {
+				if _, ok := h.tasks[t]; !ok && pluginsOK {
+					errs = append(errs, &ManifestError{File: mf.File, Line: mf.findLine("[[workflow]]", i, ""),
+						Msg: fmt.Sprintf("workflow %q: no loaded plugin serves task %q", w.Name, t)})
+				}
 			}
+			if _, dup := h.Workflow(w.Name); dup {
+				errs = append(errs, &ManifestError{File: mf.File, Line: mf.findLine("[[workflow]]", i, ""),
+					Msg: fmt.Sprintf("workflow %q is defined twice (also in another manifest or bundle); rename one", w.Name)})
+				continue
+			}
+			h.workflows = append(h.workflows, w)
 		}
 	}
-	h.workflows = m.Workflows
 	if len(errs) > 0 {
 		h.Close(ctx)
 		return nil, errors.Join(errs...)

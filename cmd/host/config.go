@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"taskhost.dev/host"
+	"taskhost.dev/host/bundle"
 )
 
 // hostFlags are the flags every command shares: where plugins come from and
@@ -22,6 +23,9 @@ type hostFlags struct {
 	cacheDir   string
 	logLevel   string
 	logFormat  string
+	bundles    []string
+	bundlesDir string
+	bundleKeys []string
 
 	manifestSet bool // given by flag or env, so it must exist
 }
@@ -39,6 +43,17 @@ func (f *hostFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cacheDir, "cache-dir", envOr("TASKHOST_CACHE_DIR", ""), "compilation cache `folder`, or off (env TASKHOST_CACHE_DIR; default "+host.DefaultCacheDir()+")")
 	fs.StringVar(&f.logLevel, "log-level", envOr("TASKHOST_LOG_LEVEL", "warn"), "log `level`: debug, info, warn or error (env TASKHOST_LOG_LEVEL)")
 	fs.StringVar(&f.logFormat, "log-format", envOr("TASKHOST_LOG_FORMAT", "text"), "log `format`: text or json (env TASKHOST_LOG_FORMAT)")
+	f.bundles = splitList(os.Getenv("TASKHOST_BUNDLES"))
+	fs.Func("bundle", "a signed plugin bundle `file` to load, repeatable (env TASKHOST_BUNDLES, comma-separated)", func(v string) error {
+		f.bundles = append(f.bundles, v)
+		return nil
+	})
+	fs.StringVar(&f.bundlesDir, "bundles-dir", envOr("TASKHOST_BUNDLES_DIR", "bundles"), "`folder` whose *.tbundle files are loaded; skipped when missing (env TASKHOST_BUNDLES_DIR)")
+	f.bundleKeys = splitList(os.Getenv("TASKHOST_BUNDLE_KEYS"))
+	fs.Func("bundle-key", "a trusted public key `file` for bundles, repeatable (env TASKHOST_BUNDLE_KEYS, comma-separated)", func(v string) error {
+		f.bundleKeys = append(f.bundleKeys, v)
+		return nil
+	})
 }
 
 // parse parses args with fs, flags and arguments in any order, and notes
@@ -88,7 +103,15 @@ func (f *hostFlags) config(stderr io.Writer) (host.Config, error) {
 	if err != nil {
 		return host.Config{}, err
 	}
-	cfg := host.Config{Manifest: f.manifest, PluginsDir: f.pluginsDir, CacheDir: f.cacheDir, Logger: logger}
+	cfg := host.Config{Manifest: f.manifest, PluginsDir: f.pluginsDir, CacheDir: f.cacheDir, Logger: logger,
+		Bundles: f.bundles, BundlesDir: f.bundlesDir}
+	for _, k := range f.bundleKeys {
+		pub, err := bundle.ReadPublicKey(k)
+		if err != nil {
+			return host.Config{}, usageErr("--bundle-key: %v", err)
+		}
+		cfg.BundleKeys = append(cfg.BundleKeys, pub)
+	}
 	if _, err := os.Stat(f.manifest); errors.Is(err, fs.ErrNotExist) && !f.manifestSet {
 		cfg.Manifest = ""
 	}

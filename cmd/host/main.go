@@ -39,10 +39,13 @@ Usage:
   host plugins list          list the plugins, their tasks, digests, limits and ABI
   host plugins verify        load and check every plugin; exit 1 on any problem
   host plugins pin           write each manifest plugin's sha256 into the manifest
+  host bundle keygen | build | verify
+                             make a signing key, a signed plugin bundle, or check bundles
 
 Every command takes --manifest (env TASKHOST_MANIFEST, default manifest.toml),
 --plugins-dir (env TASKHOST_PLUGINS_DIR, default plugins), --cache-dir
-(env TASKHOST_CACHE_DIR), --log-level and --log-format. Engine commands take
+(env TASKHOST_CACHE_DIR), --bundle, --bundles-dir (default bundles),
+--bundle-key, --log-level and --log-format. Engine commands take
 --backend (env TASK_BACKEND_TYPE, default river: a SQLite file, no server)
 and --backend-url (default from the engine's own variable, e.g. DATABASE_URL).
 Run "host COMMAND --help" for its flags.
@@ -77,6 +80,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "run":
 		err = cmdRun(ctx, args[1:], stdin, stdout, stderr)
+	case "bundle":
+		err = cmdBundle(ctx, args[1:], stdout, stderr)
 	case "plugins":
 		err = cmdPlugins(ctx, args[1:], stdout, stderr)
 	case "worker":

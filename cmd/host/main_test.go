@@ -136,3 +136,48 @@ func TestParseQueues(t *testing.T) {
 		t.Errorf("bad weight: %v", err)
 	}
 }
+
+// TestBundleCommands makes a key, bundles a core plugin, verifies the
+// bundle, runs a task from it, and refuses it once tampered with.
+func TestBundleCommands(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(testplugins.Core(t), "data_processing.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "dp.wasm"), string(b))
+	writeFile(t, filepath.Join(dir, "manifest.toml"), "[[plugin]]\nname = \"ent\"\npath = \"dp.wasm\"\n")
+	keys := filepath.Join(dir, "keys")
+	if code, out, errOut := runHost(t, "bundle", "keygen", "--out", keys, "--name", "ent"); code != 0 || !strings.Contains(out, "ent.pub") {
+		t.Fatalf("keygen: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runHost(t, "bundle", "keygen", "--out", keys, "--name", "ent"); code != 1 || !strings.Contains(errOut, "never overwritten") {
+		t.Errorf("a second keygen over the same key: %d %s", code, errOut)
+	}
+	bfile := filepath.Join(dir, "out", "ent.tbundle")
+	if code, out, errOut := runHost(t, "bundle", "build", "--key", filepath.Join(keys, "ent.key"), "--manifest", filepath.Join(dir, "manifest.toml"), "--out", bfile); code != 0 || !strings.Contains(out, "signed by key") {
+		t.Fatalf("build: %d %s %s", code, out, errOut)
+	}
+	pub := filepath.Join(keys, "ent.pub")
+	if code, out, errOut := runHost(t, "bundle", "verify", "--bundle-key", pub, bfile); code != 0 || !strings.Contains(out, "ok: ") {
+		t.Fatalf("verify: %d %s %s", code, out, errOut)
+	}
+	empty := t.TempDir()
+	writeFile(t, filepath.Join(empty, "manifest.toml"), "")
+	common := []string{"--manifest", filepath.Join(empty, "manifest.toml"), "--plugins-dir", empty, "--cache-dir", testCache(t), "--bundles-dir", empty}
+	code, out, errOut := runHost(t, append([]string{"run", "--bundle", bfile, "--bundle-key", pub, "sha256", `{"text":"abc"}`}, common...)...)
+	if code != 0 || !strings.Contains(out, "ba7816bf") {
+		t.Fatalf("run from the bundle: %d %s %s", code, out, errOut)
+	}
+	code, _, errOut = runHost(t, append([]string{"run", "--bundle", bfile, "sha256", `{"text":"abc"}`}, common...)...)
+	if code != 1 || !strings.Contains(errOut, "no trusted bundle key") {
+		t.Errorf("a bundle without a key: %d %s", code, errOut)
+	}
+	// Tamper: flip a byte in the middle of the file.
+	raw, _ := os.ReadFile(bfile)
+	raw[len(raw)/2] ^= 0xff
+	writeFile(t, bfile, string(raw))
+	if code, _, errOut := runHost(t, "bundle", "verify", "--bundle-key", pub, bfile); code != 1 || !strings.Contains(errOut, bfile) {
+		t.Errorf("verify of a tampered bundle: %d %s", code, errOut)
+	}
+}
