@@ -60,8 +60,10 @@ func GenerateKey() (ed25519.PublicKey, ed25519.PrivateKey, error) {
 
 // EncodePublicKey and EncodePrivateKey give a key's text form (base64 of
 // the raw key; the private one is ed25519's 64-byte form).
-func EncodePublicKey(k ed25519.PublicKey) string   { return base64.StdEncoding.EncodeToString(k) + "\n" }
-func EncodePrivateKey(k ed25519.PrivateKey) string { return base64.StdEncoding.EncodeToString(k) + "\n" }
+func EncodePublicKey(k ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(k) + "\n" }
+func EncodePrivateKey(k ed25519.PrivateKey) string {
+	return base64.StdEncoding.EncodeToString(k) + "\n"
+}
 
 // ReadPublicKey reads a public key file written by EncodePublicKey.
 func ReadPublicKey(file string) (ed25519.PublicKey, error) {
