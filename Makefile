@@ -3,8 +3,11 @@
 
 GO      ?= go
 BIN     := bin/host
-PLUGINS := $(patsubst %/main.go,%,$(wildcard plugins/core/*/main.go plugins/enterprise/*/main.go))
+PLUGINS := $(patsubst %/main.go,%,$(wildcard plugins/core/*/main.go))
 WASM    := $(addsuffix .wasm,$(PLUGINS))
+# Enterprise plugins are built outside plugins/ (which workers scan for
+# drop-ins) and shipped as a signed bundle: make enterprise.
+ENTERPRISE_WASM := $(patsubst plugins/enterprise/%/main.go,dist/enterprise/%.wasm,$(wildcard plugins/enterprise/*/main.go))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
 .PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise clean FORCE
@@ -22,10 +25,12 @@ plugins: $(WASM) build
 plugins/%.wasm: FORCE
 	$(GOWASM) -o $@ ./plugins/$*
 
+dist/enterprise/%.wasm: FORCE
+	$(GOWASM) -o $@ ./plugins/enterprise/$*
+
 ## enterprise: build plugins/enterprise and bundle them, signed, into dist/enterprise.tbundle
 ## (ENTERPRISE_KEY, default .keys/enterprise.key, made on first use; workers trust its .pub with --bundle-key)
 ENTERPRISE_KEY ?= .keys/enterprise.key
-ENTERPRISE_WASM := $(filter plugins/enterprise/%,$(WASM))
 enterprise: build $(ENTERPRISE_WASM)
 	@if [ -z "$(ENTERPRISE_WASM)" ] || [ ! -f plugins/enterprise/manifest.toml ]; then \
 		echo "enterprise: no plugins under plugins/enterprise (or no plugins/enterprise/manifest.toml): nothing to bundle"; exit 0; fi; \

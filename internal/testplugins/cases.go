@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"taskhost.dev/host"
@@ -13,12 +14,17 @@ import (
 // Case is one task run and the output it must give: task, input, want.
 type Case [3]string
 
-// RunCases checks a core plugin's tasks both natively (native is the
-// plugin's sdk.Call) and through the host on the built module.
+// RunCases checks a plugin's tasks both natively (native is the plugin's
+// sdk.Call) and through the host on the built module. plugin is a folder
+// under plugins/core, or "enterprise/NAME" for one under plugins/enterprise.
 func RunCases(t *testing.T, plugin string, native func(task string, input []byte) ([]byte, error), cases []Case) {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.Symlink(Build(t, "plugins/core/"+plugin), filepath.Join(dir, plugin+".wasm")); err != nil {
+	pkg := "plugins/core/" + plugin
+	if strings.Contains(plugin, "/") {
+		pkg = "plugins/" + plugin
+	}
+	if err := os.Symlink(Build(t, pkg), filepath.Join(dir, filepath.Base(plugin)+".wasm")); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
