@@ -2,6 +2,7 @@ package testplugins
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,4 +45,23 @@ func RunCases(t *testing.T, plugin string, native func(task string, input []byte
 			t.Errorf("host %s(%s) = %s, %v; want %s", task, input, out, err, want)
 		}
 	}
+}
+
+// Load builds the plugin in the package folder pkg (e.g.
+// "plugins/enterprise/llm_tasks") and loads it through the host with the
+// given TOML added to its [[plugin]] entry (capabilities, config).
+func Load(t *testing.T, pkg, pluginTOML string) *host.Host {
+	t.Helper()
+	manifest := filepath.Join(t.TempDir(), "manifest.toml")
+	text := fmt.Sprintf("[[plugin]]\npath = %q\n%s\n", Build(t, pkg), pluginTOML)
+	if err := os.WriteFile(manifest, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := host.Load(ctx, host.Config{Manifest: manifest, CacheDir: filepath.Join(os.TempDir(), "taskhost-test-cache")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(ctx) })
+	return h
 }
