@@ -10,7 +10,7 @@ WASM    := $(addsuffix .wasm,$(PLUGINS))
 ENTERPRISE_WASM := $(patsubst plugins/enterprise/%/main.go,dist/enterprise/%.wasm,$(wildcard plugins/enterprise/*/main.go))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
-.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise clean FORCE
+.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise plugins-polyglot clean FORCE
 
 all: build plugins
 
@@ -42,11 +42,20 @@ services:
 	@./scripts/services.sh
 	@./scripts/temporal-up.sh >/dev/null
 
-## tools: what the tests need beyond Go: clang and wasm-ld for the C test plugins
+## tools: what the tests need beyond Go: clang and wasm-ld for the C test plugins; wasi-libc, the wasm32
+## compiler runtime and Debian's Rust for the polyglot example plugins (AssemblyScript comes from npm)
+TOOLS_PKGS := clang lld wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32
 tools:
-	@command -v clang >/dev/null && command -v wasm-ld >/dev/null || { \
-		echo "installing clang and lld (C test plugins)"; \
-		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang lld >/dev/null; }
+	@command -v clang >/dev/null && command -v wasm-ld >/dev/null && [ -f /usr/lib/wasm32-wasi/libc.a ] \
+		&& ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 \
+		&& [ -x /usr/bin/rustc ] && [ -d /usr/lib/rustlib/wasm32-wasi ] || { \
+		echo "installing $(TOOLS_PKGS)"; \
+		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TOOLS_PKGS) >/dev/null; }
+
+## plugins-polyglot: the example plugins in C, Rust and AssemblyScript, into dist/polyglot (each skipped, with a
+## message, when its toolchain is missing)
+plugins-polyglot:
+	@./scripts/build-polyglot.sh dist/polyglot
 
 ## celery: Debian's Python Celery and its Redis client, for the asynq-vs-Celery benchmark
 celery:

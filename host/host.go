@@ -198,6 +198,11 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	return h, nil
 }
 
+// SkipDir reports whether the plugins-folder scan (and the worker's watch)
+// leaves out a folder of that name: hidden ones and node_modules (build
+// tooling, not plugins).
+func SkipDir(name string) bool { return strings.HasPrefix(name, ".") || name == "node_modules" }
+
 // scanPlugins lists the .wasm files under dir that no spec names.
 func scanPlugins(dir string, specs []PluginSpec) ([]PluginSpec, error) {
 	if dir == "" {
@@ -216,6 +221,9 @@ func scanPlugins(dir string, specs []PluginSpec) ([]PluginSpec, error) {
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && path != dir && SkipDir(d.Name()) {
+			return filepath.SkipDir
 		}
 		if d.IsDir() || !strings.HasSuffix(path, ".wasm") {
 			return nil

@@ -41,6 +41,9 @@ func watchPlugins(ctx context.Context, dir string, h *host.Host, b backends.Back
 	// recurse).
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
+			if path != dir && host.SkipDir(d.Name()) {
+				return filepath.SkipDir
+			}
 			err = w.Add(path)
 		}
 		return err
