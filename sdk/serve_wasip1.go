@@ -79,3 +79,23 @@ func Log(level slog.Level, msg string) {
 	}
 	pdk.Log(l, msg)
 }
+
+// HTTP sends a request through the host, which allows only the hosts in the
+// plugin's allowed_hosts (any other ends the call with a sandbox
+// violation). method is GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS.
+func HTTP(method, url string, headers map[string]string, body []byte) (int, []byte, error) {
+	m, ok := map[string]pdk.HTTPMethod{"GET": pdk.MethodGet, "HEAD": pdk.MethodHead, "POST": pdk.MethodPost, "PUT": pdk.MethodPut,
+		"PATCH": pdk.MethodPatch, "DELETE": pdk.MethodDelete, "OPTIONS": pdk.MethodOptions}[method]
+	if !ok {
+		return 0, nil, fmt.Errorf("HTTP method %q is not supported", method)
+	}
+	req := pdk.NewHTTPRequest(m, url)
+	for k, v := range headers {
+		req.SetHeader(k, v)
+	}
+	if body != nil {
+		req.SetBody(body)
+	}
+	resp := req.Send()
+	return int(resp.Status()), resp.Body(), nil
+}

@@ -24,8 +24,8 @@ func init() {
 
 func main() {}
 
-// send performs an HTTP request (the host's HTTP call in the sandbox).
-var send func(method, url string, headers map[string]string, body []byte) (status int, resp []byte, err error)
+// send performs an HTTP request: the host's, which checks allowed_hosts.
+var send = sdk.HTTP
 
 // FetchInput is fetch_url's input.
 type FetchInput struct {

@@ -44,8 +44,8 @@ type ChatOutput struct {
 	Usage        json.RawMessage `json:"usage,omitempty"`
 }
 
-// send performs an HTTP request (the host's HTTP call in the sandbox).
-var send func(method, url string, headers map[string]string, body []byte) (status int, resp []byte, err error)
+// send performs an HTTP request: the host's, which checks allowed_hosts.
+var send = sdk.HTTP
 
 func chat(in ChatInput) (ChatOutput, error) {
 	endpoint, ok := sdk.Config("endpoint")
