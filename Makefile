@@ -10,7 +10,7 @@ WASM    := $(addsuffix .wasm,$(PLUGINS))
 ENTERPRISE_WASM := $(patsubst plugins/enterprise/%/main.go,dist/enterprise/%.wasm,$(wildcard plugins/enterprise/*/main.go))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
-.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise plugins-polyglot clean FORCE
+.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise build-enterprise plugins-polyglot clean FORCE
 
 all: build plugins
 
@@ -36,6 +36,12 @@ enterprise: build $(ENTERPRISE_WASM)
 		echo "enterprise: no plugins under plugins/enterprise (or no plugins/enterprise/manifest.toml): nothing to bundle"; exit 0; fi; \
 	if [ ! -f $(ENTERPRISE_KEY) ]; then ./$(BIN) bundle keygen --out $(dir $(ENTERPRISE_KEY)) --name $(basename $(notdir $(ENTERPRISE_KEY))); fi; \
 	./$(BIN) bundle build --key $(ENTERPRISE_KEY) --manifest plugins/enterprise/manifest.toml --out dist/enterprise.tbundle
+
+## build-enterprise: bin/host-enterprise, a host with the enterprise bundle and its public key built in (-tags embedbundle)
+build-enterprise: enterprise
+	cp dist/enterprise.tbundle cmd/host/embedded.tbundle
+	cp $(ENTERPRISE_KEY:.key=.pub) cmd/host/embedded.pub
+	CGO_ENABLED=0 $(GO) build -trimpath -tags embedbundle -o bin/host-enterprise ./cmd/host
 
 ## services: the servers the tests use (Redis, PostgreSQL, a Temporal dev server), started or installed when missing
 services:

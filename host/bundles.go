@@ -39,11 +39,28 @@ func openBundles(cfg Config, dir string) ([]*Manifest, error) {
 		files = append(files, found...)
 	}
 	var out []*Manifest
+	names := make([]string, 0, len(cfg.BundleBytes))
+	for n := range cfg.BundleBytes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var opened []*bundle.Bundle
+	for _, n := range names {
+		b, err := bundle.OpenBytes(n, cfg.BundleBytes[n], cfg.BundleKeys)
+		if err != nil {
+			return nil, err
+		}
+		opened = append(opened, b)
+	}
 	for _, f := range files {
 		b, err := bundle.Open(f, cfg.BundleKeys)
 		if err != nil {
 			return nil, err
 		}
+		opened = append(opened, b)
+	}
+	for _, b := range opened {
+		f := b.Path
 		mf, err := b.Extract(dir)
 		if err != nil {
 			return nil, err

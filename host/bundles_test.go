@@ -56,6 +56,16 @@ parallel = [{ task = "sha256" }, { task = "word_count" }]
 		t.Error("the bundle's workflow is missing")
 	}
 
+	// The same bundle held in memory, as one embedded in the binary.
+	h2, err := host.Load(ctx, host.Config{BundleBytes: map[string][]byte{"embedded": buf.Bytes()}, BundleKeys: []ed25519.PublicKey{pub}, CacheDir: cacheDir(t)})
+	if err != nil {
+		t.Fatalf("a bundle from memory: %v", err)
+	}
+	if _, ok := h2.Task("word_count"); !ok {
+		t.Error("word_count missing from the in-memory bundle")
+	}
+	h2.Close(ctx)
+
 	other, _, _ := bundle.GenerateKey()
 	_, err = host.Load(ctx, host.Config{Bundles: []string{filepath.Join(dir, "enterprise"+host.BundleExt)}, BundleKeys: []ed25519.PublicKey{other}, CacheDir: cacheDir(t)})
 	if err == nil || !strings.Contains(err.Error(), "does not check against any trusted key") {

@@ -49,6 +49,9 @@ type Config struct {
 	Bundles    []string
 	BundlesDir string
 	BundleKeys []ed25519.PublicKey
+	// BundleBytes are bundles held in memory (one embedded in the binary),
+	// by name; verified like the others.
+	BundleBytes map[string][]byte
 }
 
 // DefaultCacheDir returns the compilation cache folder used when

@@ -97,6 +97,12 @@ func (f *hostFlags) logger(w io.Writer) (*slog.Logger, error) {
 	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
 }
 
+// embeddedFiles is a bundle and its key built into the binary (build tag
+// embedbundle); nil otherwise.
+type embeddedFiles struct{ bundle, key []byte }
+
+var embedded *embeddedFiles
+
 // config turns the flags into a host.Config.
 func (f *hostFlags) config(stderr io.Writer) (host.Config, error) {
 	logger, err := f.logger(stderr)
@@ -105,6 +111,14 @@ func (f *hostFlags) config(stderr io.Writer) (host.Config, error) {
 	}
 	cfg := host.Config{Manifest: f.manifest, PluginsDir: f.pluginsDir, CacheDir: f.cacheDir, Logger: logger,
 		Bundles: f.bundles, BundlesDir: f.bundlesDir}
+	if embedded != nil {
+		pub, err := bundle.ParsePublicKey(embedded.key)
+		if err != nil {
+			return host.Config{}, fmt.Errorf("the embedded bundle key: %w", err)
+		}
+		cfg.BundleKeys = append(cfg.BundleKeys, pub)
+		cfg.BundleBytes = map[string][]byte{"embedded": embedded.bundle}
+	}
 	for _, k := range f.bundleKeys {
 		pub, err := bundle.ReadPublicKey(k)
 		if err != nil {

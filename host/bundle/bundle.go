@@ -82,9 +82,23 @@ func readKey(file string, size int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key %s: %w", file, err)
 	}
+	b, err := parseKey(text, size)
+	if err != nil {
+		return nil, fmt.Errorf("key %s: %w", file, err)
+	}
+	return b, nil
+}
+
+// ParsePublicKey reads a public key in its text form.
+func ParsePublicKey(text []byte) (ed25519.PublicKey, error) {
+	b, err := parseKey(text, ed25519.PublicKeySize)
+	return ed25519.PublicKey(b), err
+}
+
+func parseKey(text []byte, size int) ([]byte, error) {
 	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(text)))
 	if err != nil || len(b) != size {
-		return nil, fmt.Errorf("key %s: not a base64 ed25519 key of %d bytes (make one with host bundle keygen)", file, size)
+		return nil, fmt.Errorf("not a base64 ed25519 key of %d bytes (make one with host bundle keygen)", size)
 	}
 	return b, nil
 }
@@ -207,6 +221,26 @@ func Open(file string, keys []ed25519.PublicKey) (*Bundle, error) {
 		return nil, fail("not a bundle (%v)", err)
 	}
 	defer zr.Close()
+	return read(file, &zr.Reader, keys)
+}
+
+// OpenBytes is Open for a bundle held in memory (one embedded in the
+// binary, say); name labels it in errors.
+func OpenBytes(name string, data []byte, keys []ed25519.PublicKey) (*Bundle, error) {
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("bundle %s: no trusted bundle key is configured", name)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: not a bundle (%v)", name, err)
+	}
+	return read(name, zr, keys)
+}
+
+func read(file string, zr *zip.Reader, keys []ed25519.PublicKey) (*Bundle, error) {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("bundle %s: %s", file, fmt.Sprintf(format, args...))
+	}
 	files := map[string][]byte{}
 	var sigText []byte
 	for _, f := range zr.File {
