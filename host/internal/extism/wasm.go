@@ -3,6 +3,8 @@ package extism
 // A minimal WebAssembly binary encoder, just enough to generate the kernel
 // module (kernel.go).
 
+import "taskhost.dev/host/internal/leb"
+
 const (
 	tI32 = 0x7F
 	tI64 = 0x7E
@@ -49,36 +51,9 @@ const (
 	opMemoryFill  = 0x0B // after 0xFC
 )
 
-func uleb(v uint64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
-}
+func uleb(v uint64) []byte { return leb.AppendUnsigned(nil, v) }
 
-func sleb(v int64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		done := (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0)
-		if !done {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if done {
-			return b
-		}
-	}
-}
+func sleb(v int64) []byte { return leb.AppendSigned(nil, v) }
 
 func name(s string) []byte { return append(uleb(uint64(len(s))), s...) }
 

@@ -3,6 +3,8 @@ package meter
 import (
 	"errors"
 	"fmt"
+
+	"taskhost.dev/host/internal/leb"
 )
 
 var errShort = errors.New("unexpected end of data")
@@ -147,33 +149,9 @@ func (r *reader) prefixFD() error {
 	return nil
 }
 
-func appendU(b []byte, v uint64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
-}
-
-func appendS(b []byte, v int64) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		done := (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0)
-		if !done {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if done {
-			return b
-		}
-	}
-}
+var (
+	appendU = leb.AppendUnsigned
+	appendS = leb.AppendSigned
+)
 
 func appendName(b []byte, s string) []byte { return append(appendU(b, uint64(len(s))), s...) }
