@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,8 +18,6 @@ import (
 
 	"taskhost.dev/backends"
 	tasyncq "taskhost.dev/backends/asynq"
-	"taskhost.dev/host"
-	"taskhost.dev/internal/testplugins"
 )
 
 // benchRedis is the Redis database the asynq and Celery benchmarks use
@@ -57,11 +54,7 @@ var celeryPools = map[string][]string{
 //	go test ./cmd/host -run '^$' -bench BenchmarkAsynqEndToEnd -benchtime 1x
 func BenchmarkAsynqEndToEnd(b *testing.B) {
 	ctx := context.Background()
-	h, err := host.Load(ctx, host.Config{PluginsDir: testplugins.Core(b), CacheDir: filepath.Join(os.TempDir(), "taskhost-bench-cache")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close(ctx)
+	h, rounds := benchHost(b)
 	opt, err := redis.ParseURL(benchRedis)
 	if err != nil {
 		b.Fatal(err)
@@ -70,10 +63,6 @@ func BenchmarkAsynqEndToEnd(b *testing.B) {
 	defer rc.Close()
 	if err := rc.Ping(ctx).Err(); err != nil {
 		b.Skipf("no Redis at %s: %v", benchRedis, err)
-	}
-	rounds := 3
-	if s := os.Getenv("BENCH_ROUNDS"); s != "" {
-		rounds, _ = strconv.Atoi(s)
 	}
 	impls := []string{"asynq-native", "native", "wasm"}
 	if err := exec.Command("/usr/bin/python3", "-c", "import celery, redis").Run(); err == nil {

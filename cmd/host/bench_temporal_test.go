@@ -4,16 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"taskhost.dev/backends"
-	"taskhost.dev/host"
-	"taskhost.dev/internal/testplugins"
 )
 
 // BenchmarkTemporalEndToEnd measures, on the Temporal dev server that
@@ -31,15 +26,7 @@ import (
 //	go test ./cmd/host -run '^$' -bench BenchmarkTemporalEndToEnd -benchtime 1x
 func BenchmarkTemporalEndToEnd(b *testing.B) {
 	ctx := context.Background()
-	h, err := host.Load(ctx, host.Config{PluginsDir: testplugins.Core(b), CacheDir: filepath.Join(os.TempDir(), "taskhost-bench-cache")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close(ctx)
-	rounds := 3
-	if s := os.Getenv("BENCH_ROUNDS"); s != "" {
-		rounds, _ = strconv.Atoi(s)
-	}
+	h, rounds := benchHost(b)
 	for range rounds {
 		for _, impl := range []string{"native", "wasm"} {
 			b.Run(impl, func(b *testing.B) {

@@ -27,6 +27,22 @@ func benchEngines(b *testing.B) map[string]string {
 	}
 }
 
+// benchHost loads the core plugins for a benchmark (closed when it ends),
+// and returns the rounds to run: BENCH_ROUNDS, else 3.
+func benchHost(b *testing.B) (*host.Host, int) {
+	ctx := context.Background()
+	h, err := host.Load(ctx, host.Config{PluginsDir: testplugins.Core(b), CacheDir: filepath.Join(os.TempDir(), "taskhost-bench-cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(ctx) })
+	rounds := 3
+	if s := os.Getenv("BENCH_ROUNDS"); s != "" {
+		rounds, _ = strconv.Atoi(s)
+	}
+	return h, rounds
+}
+
 // nativeHandler does what the core echo and add tasks do, in Go.
 var nativeHandler = backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
 	switch t.Name {
@@ -98,15 +114,7 @@ func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
 //	go test ./cmd/host -run '^$' -bench BenchmarkRiverEndToEnd -benchtime 1x
 func BenchmarkRiverEndToEnd(b *testing.B) {
 	ctx := context.Background()
-	h, err := host.Load(ctx, host.Config{PluginsDir: testplugins.Core(b), CacheDir: filepath.Join(os.TempDir(), "taskhost-bench-cache")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close(ctx)
-	rounds := 3
-	if s := os.Getenv("BENCH_ROUNDS"); s != "" {
-		rounds, _ = strconv.Atoi(s)
-	}
+	h, rounds := benchHost(b)
 	for _, engine := range []string{"sqlite", "postgres"} {
 		url := benchEngines(b)[engine]
 		for _, task := range []string{"echo", "add"} {
