@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -82,11 +81,7 @@ func BenchmarkAsynqEndToEnd(b *testing.B) {
 					case "asynq-native":
 						rate, p50 = benchPlainAsynq(b, opt, task)
 					case "native", "wasm":
-						var hd backends.Handler = nativeHandler
-						if impl == "wasm" {
-							hd = handler{h: h}
-						}
-						rate, p50 = benchAsynqBackend(b, hd, task)
+						rate, p50 = benchAsynqBackend(b, benchHandler(h, impl), task)
 					default:
 						rate, p50 = benchCelery(b, celeryPools[impl], task)
 					}
@@ -108,23 +103,13 @@ func benchAsynqBackend(b *testing.B, hd backends.Handler, task string) (rate, p5
 	}
 	defer be.Close()
 	be.Register(backends.TaskSpec{Name: task, Queue: "bench", MaxRetries: 0, Timeout: time.Minute})
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- be.Work(wctx, backends.WorkerOptions{Queues: []string{"bench"}, Concurrency: 32}, hd) }()
-	defer func() { cancel(); <-done }()
-	runBatch(b, be, task, 50) // warm up
+	defer benchWorker(b, be, "bench", hd, task)()
 	b.ResetTimer()
 	for range b.N {
 		rate = runBatch(b, be, task, 2000)
 	}
 	b.StopTimer()
-	return rate, latencyP50(b, 200, func() error {
-		id, err := be.Submit(ctx, task, json.RawMessage(`{"a":1,"b":2}`))
-		if err == nil {
-			_, err = be.Wait(ctx, id)
-		}
-		return err
-	})
+	return rate, oneTaskP50(b, be, task, 200)
 }
 
 // benchPlainAsynq is the same work on asynq alone.
@@ -251,19 +236,4 @@ func benchCelery(b *testing.B, pool []string, task string) (rate, p50 float64) {
 		}
 	}
 	return res.Rate, res.P50
-}
-
-// latencyP50 runs one task after another n times and returns the median,
-// in milliseconds.
-func latencyP50(b *testing.B, n int, one func() error) float64 {
-	lat := make([]time.Duration, n)
-	for i := range lat {
-		start := time.Now()
-		if err := one(); err != nil {
-			b.Fatal(err)
-		}
-		lat[i] = time.Since(start)
-	}
-	slices.Sort(lat)
-	return float64(lat[len(lat)/2].Microseconds()) / 1000
 }

@@ -38,15 +38,7 @@ func BenchmarkTemporalEndToEnd(b *testing.B) {
 				queue := fmt.Sprintf("bench_%s_%d", impl, time.Now().UnixNano())
 				be.Register(backends.TaskSpec{Name: "add", Queue: queue, Timeout: time.Minute},
 					backends.TaskSpec{Name: "echo", Queue: queue, Timeout: time.Minute})
-				var hd backends.Handler = nativeHandler
-				if impl == "wasm" {
-					hd = handler{h: h}
-				}
-				wctx, cancel := context.WithCancel(ctx)
-				done := make(chan error, 1)
-				go func() { done <- be.Work(wctx, backends.WorkerOptions{Queues: []string{queue}, Concurrency: 32}, hd) }()
-				defer func() { cancel(); <-done }()
-				runBatch(b, be, "add", 50) // warm up
+				defer benchWorker(b, be, queue, benchHandler(h, impl), "add")()
 				b.ResetTimer()
 				var rate, flows float64
 				for range b.N {
@@ -57,13 +49,7 @@ func BenchmarkTemporalEndToEnd(b *testing.B) {
 				b.ReportMetric(rate, "tasks/s")
 				b.ReportMetric(flows, "workflows/s")
 				b.ReportMetric(3*flows, "activities/s")
-				b.ReportMetric(latencyP50(b, 100, func() error {
-					id, err := be.Submit(ctx, "add", json.RawMessage(`{"a":1,"b":2}`))
-					if err == nil {
-						_, err = be.Wait(ctx, id)
-					}
-					return err
-				}), "p50-ms")
+				b.ReportMetric(oneTaskP50(b, be, "add", 100), "p50-ms")
 			})
 		}
 	}

@@ -43,6 +43,52 @@ func benchHost(b *testing.B) (*host.Host, int) {
 	return h, rounds
 }
 
+// benchHandler is the handler a round measures: native (a Go handler) or
+// wasm (the core plugins in the sandbox).
+func benchHandler(h *host.Host, impl string) backends.Handler {
+	if impl == "wasm" {
+		return handler{h: h}
+	}
+	return nativeHandler
+}
+
+// benchWorker runs a worker (concurrency 32) on queue with hd, warms it up
+// with 50 tasks, and returns the function that stops it.
+func benchWorker(b *testing.B, be backends.Backend, queue string, hd backends.Handler, task string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- be.Work(ctx, backends.WorkerOptions{Queues: []string{queue}, Concurrency: 32}, hd) }()
+	runBatch(b, be, task, 50)
+	return func() { cancel(); <-done }
+}
+
+// oneTaskP50 runs n single tasks one after another (submit, then wait) and
+// returns the median, in milliseconds.
+func oneTaskP50(b *testing.B, be backends.Backend, task string, n int) float64 {
+	ctx := context.Background()
+	return latencyP50(b, n, func() error {
+		id, err := be.Submit(ctx, task, json.RawMessage(`{"a":1,"b":2}`))
+		if err == nil {
+			_, err = be.Wait(ctx, id)
+		}
+		return err
+	})
+}
+
+// latencyP50 runs one() n times and returns the median, in milliseconds.
+func latencyP50(b *testing.B, n int, one func() error) float64 {
+	lat := make([]time.Duration, n)
+	for i := range lat {
+		start := time.Now()
+		if err := one(); err != nil {
+			b.Fatal(err)
+		}
+		lat[i] = time.Since(start)
+	}
+	slices.Sort(lat)
+	return float64(lat[len(lat)/2].Microseconds()) / 1000
+}
+
 // nativeHandler does what the core echo and add tasks do, in Go.
 var nativeHandler = backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
 	switch t.Name {
@@ -130,15 +176,7 @@ func BenchmarkRiverEndToEnd(b *testing.B) {
 					defer be.Close()
 					queue := fmt.Sprintf("bench_%s_%s_%d", task, impl, time.Now().UnixNano())
 					be.Register(backends.TaskSpec{Name: task, Queue: queue, MaxRetries: 0, Timeout: time.Minute})
-					var hd backends.Handler = nativeHandler
-					if impl == "wasm" {
-						hd = handler{h: h}
-					}
-					wctx, cancel := context.WithCancel(ctx)
-					done := make(chan error, 1)
-					go func() { done <- be.Work(wctx, backends.WorkerOptions{Queues: []string{queue}, Concurrency: 32}, hd) }()
-					defer func() { cancel(); <-done }()
-					runBatch(b, be, task, 50) // warm up
+					defer benchWorker(b, be, queue, benchHandler(h, impl), task)()
 					b.ResetTimer()
 					var rate float64
 					for range b.N {
@@ -146,20 +184,7 @@ func BenchmarkRiverEndToEnd(b *testing.B) {
 					}
 					b.StopTimer()
 					b.ReportMetric(rate, "tasks/s")
-					lat := make([]time.Duration, 200)
-					for i := range lat {
-						start := time.Now()
-						id, err := be.Submit(ctx, task, json.RawMessage(`{"a":1,"b":2}`))
-						if err == nil {
-							_, err = be.Wait(ctx, id)
-						}
-						if err != nil {
-							b.Fatal(err)
-						}
-						lat[i] = time.Since(start)
-					}
-					slices.Sort(lat)
-					b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+					b.ReportMetric(oneTaskP50(b, be, task, 200), "p50-ms")
 				})
 			}
 		}

@@ -10,25 +10,13 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"taskhost.dev/host/internal/leb"
 	"taskhost.dev/host/internal/meter"
 	"taskhost.dev/internal/testplugins"
 )
 
 // Module building, just enough for the tests.
-func u(v uint64) []byte {
-	var b []byte
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v != 0 {
-			c |= 0x80
-		}
-		b = append(b, c)
-		if v == 0 {
-			return b
-		}
-	}
-}
+func u(v uint64) []byte { return leb.AppendUnsigned(nil, v) }
 
 func cat(parts ...[]byte) []byte {
 	var b []byte
