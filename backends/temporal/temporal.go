@@ -48,10 +48,9 @@ const maxHeartbeatTimeout = 10 * time.Second
 func init() { backends.Register(Engine, Open) }
 
 type backend struct {
-	c         client.Client
-	namespace string
-	logger    *slog.Logger
-	tasks     backends.TaskRegistry
+	c      client.Client
+	logger *slog.Logger
+	tasks  backends.TaskRegistry
 }
 
 // Open connects to the Temporal frontend; see the package documentation.
@@ -69,7 +68,7 @@ func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporal: connecting to %s (namespace %s): %w (check TEMPORAL_ADDRESS; scripts/temporal-up.sh starts a dev server)", addr, ns, err)
 	}
-	return &backend{c: c, namespace: ns, logger: logger}, nil
+	return &backend{c: c, logger: logger}, nil
 }
 
 // quiet drops the SDK's info lines (one per worker start and stop) unless
