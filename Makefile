@@ -63,17 +63,17 @@ tools:
 plugins-polyglot:
 	@./scripts/build-polyglot.sh dist/polyglot
 
-## celery: Debian's Python Celery and its Redis client, for the asynq-vs-Celery benchmark
+## celery: Debian's Python Celery and its Redis client, for the Celery interop tests and the benchmarks against Celery
 celery:
 	@/usr/bin/python3 -c 'import celery, redis' 2>/dev/null || { \
 		echo "installing python3-celery and python3-redis (benchmark baseline)"; \
 		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-celery python3-redis >/dev/null; }
 
-## test: vet, then every test with the race detector
-test: tools services plugins
+## test: vet, then every test with the race detector (the Celery interop tests need Debian's Celery: make celery)
+test: tools services celery plugins
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
-	$(GO) test -race -count=1 -timeout 20m ./...
+	TASKHOST_REQUIRE_CELERY=1 $(GO) test -race -count=1 -timeout 20m ./...
 	./$(BIN) plugins verify
 
 ## test-unit: the quick loop: tests without the race detector
@@ -87,6 +87,7 @@ bench: tools services celery
 	$(GO) test ./host/internal/meter -run '^$$' -bench BenchmarkInstrument
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkRiverEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkAsynqEndToEnd -benchtime 1x -timeout 30m
+	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkCeleryWire -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkTemporalEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkWorkerStart -benchtime 10x
 

@@ -61,7 +61,9 @@
 // messages stay unacknowledged, kept fresh); expires ends a late task as
 // REVOKED; timelimit is the task's timeout. The rest of a chain, carried
 // in the body's chain field, is sent when a task succeeds, with the result
-// as the next task's first arg; link callbacks too. Not supported: errbacks
+// as the next task's first arg, on the queue its signature names or else
+// the queue the finished task came from; link callbacks too. Not
+// supported: errbacks
 // and chords (logged, not run). A message that is not kombu JSON is moved
 // to the list taskhost:celery:dead rather than dropped.
 //

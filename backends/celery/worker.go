@@ -119,6 +119,7 @@ type worker struct {
 	name    string
 
 	slots  chan struct{}
+	stop   context.Context // Work's: ends when the worker is to stop taking tasks
 	runCtx context.Context // cancelled when the grace period ends
 	wg     sync.WaitGroup
 
@@ -173,7 +174,7 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 	w.slots = make(chan struct{}, conc)
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
-	w.runCtx = runCtx
+	w.runCtx, w.stop = runCtx, ctx
 
 	p := b.broker.Pipeline()
 	for _, q := range w.queues {
@@ -380,18 +381,21 @@ func (w *worker) handle(list, raw string) {
 		if t, err := parseISO(*h.ETA); err == nil && time.Until(t) > 0 {
 			// Held, as Celery does, in memory and in unacked (refreshed, so
 			// not put back while it waits), without taking a slot.
+			// A stopping worker puts it back at once.
 			w.release(1)
 			held = false
 			select {
 			case <-time.After(time.Until(t)):
-			case <-w.runCtx.Done():
+			case <-w.stop.Done():
 			}
-			select {
-			case w.slots <- struct{}{}:
-				held = true
-			case <-w.runCtx.Done():
+			if w.stop.Err() == nil {
+				select {
+				case w.slots <- struct{}{}:
+					held = true
+				case <-w.stop.Done():
+				}
 			}
-			if !held || w.runCtx.Err() != nil {
+			if !held || w.stop.Err() != nil {
 				w.requeue(bg, d)
 				return
 			}
@@ -507,7 +511,7 @@ func (w *worker) run(bg context.Context, d *delivery) {
 			return
 		}
 	}
-	next, err := w.links(h, bd, out)
+	next, err := w.links(h, queueOfList(d.list), bd, out)
 	if err != nil {
 		b.logger.Error("celery: a chained task could not be sent", "task", h.ID, "err", err)
 	}
@@ -516,8 +520,10 @@ func (w *worker) run(bg context.Context, d *delivery) {
 
 // links builds the messages a succeeded task hands its result to: the
 // next task of its chain (the rest of the chain with it) and its
-// callbacks, each with the result as first arg unless immutable.
-func (w *worker) links(h *headers, bd body, out json.RawMessage) ([]outgoing, error) {
+// callbacks, each with the result as first arg unless immutable, on the
+// queue its signature names, else on the queue the task came from (with
+// Celery's default routing, both are the default queue).
+func (w *worker) links(h *headers, from string, bd body, out json.RawMessage) ([]outgoing, error) {
 	var msgs []outgoing
 	build := func(raw json.RawMessage, chain []json.RawMessage) error {
 		var s signature
@@ -530,11 +536,7 @@ func (w *worker) links(h *headers, bd body, out json.RawMessage) ([]outgoing, er
 		}
 		queue := s.option("queue")
 		if queue == "" {
-			if spec, err := w.b.tasks.Spec(s.Task, DefaultQueue); err == nil {
-				queue = spec.Queue
-			} else {
-				queue = DefaultQueue
-			}
+			queue = from
 		}
 		var prio int
 		if raw, ok := s.Options["priority"]; ok {

@@ -204,32 +204,49 @@ func benchPlainAsynq(b *testing.B, opt *redis.Options, task string) (rate, p50 f
 // benchCelery starts a Celery worker with the given pool flags and runs
 // testdata/celery/client.py, Celery's own client, for the same series.
 func benchCelery(b *testing.B, pool []string, task string) (rate, p50 float64) {
+	defer startCeleryWorker(b, pool)()
+	return celeryClient(b, task)
+}
+
+// startCeleryWorker starts a Python Celery worker on testdata/celery's
+// tasks with the given pool flags, and returns the function that stops it.
+func startCeleryWorker(b *testing.B, pool []string) (stop func()) {
 	dir, _ := filepath.Abs(filepath.Join("testdata", "celery"))
-	env := append(os.Environ(), "CELERY_BENCH_REDIS="+benchRedis, "PYTHONPATH="+dir)
 	args := append([]string{"-m", "celery", "-A", "tasks", "worker", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"}, pool...)
 	worker := exec.Command("/usr/bin/python3", args...)
-	worker.Dir, worker.Env = dir, env
+	worker.Dir, worker.Env = dir, append(os.Environ(), "CELERY_BENCH_REDIS="+benchRedis, "PYTHONPATH="+dir)
 	var wlog bytes.Buffer
 	worker.Stdout, worker.Stderr = &wlog, &wlog
 	if err := worker.Start(); err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
+	return func() {
 		worker.Process.Signal(os.Interrupt)
 		t := time.AfterFunc(10*time.Second, func() { worker.Process.Kill() })
 		worker.Wait()
 		t.Stop()
-	}()
+		if b.Failed() {
+			b.Logf("celery worker's log:\n%s", wlog.String())
+		}
+	}
+}
+
+// celeryClient runs testdata/celery/client.py, Celery's own client: 2,000
+// tasks submitted and read back, then 200 one after another.
+func celeryClient(b *testing.B, task string) (rate, p50 float64) {
+	dir, _ := filepath.Abs(filepath.Join("testdata", "celery"))
 	var res struct {
 		Rate float64 `json:"tasks_per_s"`
 		P50  float64 `json:"p50_ms"`
 	}
 	for range b.N {
 		client := exec.Command("/usr/bin/python3", "client.py", task, "2000", "200")
-		client.Dir, client.Env = dir, env
+		client.Dir, client.Env = dir, append(os.Environ(), "CELERY_BENCH_REDIS="+benchRedis, "PYTHONPATH="+dir)
+		var stderr bytes.Buffer
+		client.Stderr = &stderr
 		out, err := client.Output()
 		if err != nil {
-			b.Fatalf("celery client: %v\n%s\nworker:\n%s", err, out, wlog.String())
+			b.Fatalf("celery client: %v\n%s%s", err, out, stderr.String())
 		}
 		if err := json.Unmarshal(out, &res); err != nil {
 			b.Fatalf("celery client printed %q: %v", out, err)

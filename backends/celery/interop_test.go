@@ -1,0 +1,240 @@
+package celery_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"taskhost.dev/backends"
+	"taskhost.dev/internal/jsontest"
+)
+
+// python returns Debian's Python with Celery, or skips the test when it
+// is missing (make test installs it: make celery) unless
+// TASKHOST_REQUIRE_CELERY is set, as make test sets it.
+func python(t *testing.T) string {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import celery, redis").Run(); err != nil {
+		if os.Getenv("TASKHOST_REQUIRE_CELERY") != "" {
+			t.Fatalf("%s cannot import celery and redis: %v (make celery installs python3-celery and python3-redis)", py, err)
+		}
+		t.Skipf("%s cannot import celery and redis (make celery installs them): %v", py, err)
+	}
+	return py
+}
+
+func testdata(t *testing.T) string {
+	d, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func pyEnv(t *testing.T) []string {
+	return append(os.Environ(), "CELERY_TEST_REDIS="+redisURL(), "PYTHONPATH="+testdata(t))
+}
+
+func uniqueQueue(prefix string) string { return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()) }
+
+func open(t *testing.T, opts map[string]string) backends.Backend {
+	t.Helper()
+	b, err := backends.Open(context.Background(), "celery", backends.Config{URL: redisURL(), Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func work(t *testing.T, b backends.Backend, h backends.Handler, opts backends.WorkerOptions) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Work(ctx, opts, h) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// goTasks are the tasks our worker serves for Python's client.
+var goTasks = backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+	switch t.Name {
+	case "g_upper":
+		var in struct{ Text string }
+		json.Unmarshal(t.Input, &in)
+		return json.Marshal(map[string]string{"text": strings.ToUpper(in.Text)})
+	case "g_wrap":
+		return json.Marshal(map[string]json.RawMessage{"wrapped": t.Input})
+	case "g_fail":
+		return nil, &backends.TaskError{Kind: "failed", Message: "refused on purpose"}
+	case "g_flaky":
+		if t.Attempt < 2 {
+			return nil, &backends.TaskError{Kind: "failed", Message: "try again", Retryable: true}
+		}
+		return json.Marshal(map[string]int{"attempt": t.Attempt})
+	case "py_slow": // the Python task of the same name sleeps; ours need not
+		return json.RawMessage(`{"ran_by":"taskhost"}`), nil
+	case "g_sleep":
+		var in struct{ MS int }
+		json.Unmarshal(t.Input, &in)
+		select {
+		case <-time.After(time.Duration(in.MS) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return json.RawMessage(`{"ran_by":"taskhost"}`), nil
+	}
+	return nil, &backends.TaskError{Kind: "unknown_task", Message: t.Name}
+})
+
+// TestPythonClient: Celery's own Python client calls tasks our worker
+// runs: kwargs and args, a failure, a retry, a three-task chain, a
+// countdown, an expired task and the STARTED state.
+func TestPythonClient(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pyclient")
+	b := open(t, map[string]string{"track_started": "true"})
+	var specs []backends.TaskSpec
+	for _, n := range []string{"g_upper", "g_wrap", "g_fail", "g_flaky", "g_sleep"} {
+		specs = append(specs, backends.TaskSpec{Name: n, Queue: q, MaxRetries: 2})
+	}
+	b.Register(specs...)
+	work(t, b, goTasks, backends.WorkerOptions{Concurrency: 4})
+	cmd := exec.Command(py, "interop.py", "client", q)
+	cmd.Dir, cmd.Env = testdata(t), pyEnv(t)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python client: %v\n%s", err, stderr.String())
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("python client printed %q: %v", out, err)
+	}
+	for key, want := range map[string]string{
+		"kwargs":       `{"ok":{"text":"HI"}}`,
+		"args":         `{"ok":{"text":"YO"}}`,
+		"fail":         `{"exc":"TaskFailed","msg":"refused on purpose"}`,
+		"retry":        `{"ok":{"attempt":2}}`,
+		"chain":        `{"ok":{"wrapped":{"wrapped":{"text":"X"}}}}`,
+		"chain_first":  `{"ok":{"text":"X"}}`,
+		"countdown":    `{"ok":{"text":"LATER"}}`,
+		"sleep":        `{"ok":{"ran_by":"taskhost"}}`,
+		"sleep_states": `["PENDING","STARTED"]`,
+	} {
+		if !jsontest.Equal(got[key], want) {
+			t.Errorf("%s: %s, want %s", key, got[key], want)
+		}
+	}
+	var expired struct{ Exc, Msg string }
+	if json.Unmarshal(got["expired"], &expired); expired.Exc != "TaskRevokedError" || !strings.Contains(expired.Msg, "expired") {
+		t.Errorf("expired: %s, want a TaskRevokedError saying it expired", got["expired"])
+	}
+	var secs float64
+	json.Unmarshal(got["countdown_s"], &secs)
+	if secs < 1 {
+		t.Errorf("a countdown=1 task finished %.2fs after it was sent", secs)
+	}
+}
+
+// pythonWorker starts a Celery worker (its own process group, so that a
+// SIGKILL reaches the pool's processes too) on queue q.
+func pythonWorker(t *testing.T, py, q string, args ...string) *exec.Cmd {
+	t.Helper()
+	argv := append([]string{"-m", "celery", "-A", "interop", "worker", "-Q", q, "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "warning"}, args...)
+	cmd := exec.Command(py, argv...)
+	cmd.Dir, cmd.Env = testdata(t), pyEnv(t)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("python worker's log:\n%s", log.String())
+		}
+	})
+	return cmd
+}
+
+func waitFor(t *testing.T, b backends.Backend, id string, within time.Duration) backends.TaskResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	r, err := b.Wait(ctx, id)
+	if err != nil {
+		t.Fatalf("Wait(%s): %v (last seen %+v)", id, err, r)
+	}
+	return r
+}
+
+// TestPythonWorkerServesSubmit: our Submit hands work to a Python Celery
+// worker, and Wait reads what it stored.
+func TestPythonWorkerServesSubmit(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pyworker")
+	b := open(t, nil)
+	b.Register(backends.TaskSpec{Name: "py_add", Queue: q}, backends.TaskSpec{Name: "py_fail", Queue: q})
+	pythonWorker(t, py, q, "--pool=solo")
+	ctx := context.Background()
+	id, err := b.Submit(ctx, "py_add", json.RawMessage(`{"x":2,"y":3}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitFor(t, b, id, time.Minute); r.Status != backends.StatusSucceeded || string(r.Output) != "5" || r.Task != "py_add" || r.Queue != q {
+		t.Errorf("py_add by a Python worker: %+v (output %s)", r, r.Output)
+	}
+	id, err = b.Submit(ctx, "py_fail", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitFor(t, b, id, time.Minute); r.Status != backends.StatusFailed || r.Error == nil || r.Error.Message != "ValueError: bad thing" {
+		t.Errorf("py_fail by a Python worker: %+v (error %+v)", r, r.Error)
+	}
+}
+
+// TestKilledPythonWorkerRestored: a Python worker with acks_late is killed
+// mid-task; our worker puts the message back once older than its
+// visibility timeout, and runs the task.
+func TestKilledPythonWorkerRestored(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pykilled")
+	b := open(t, map[string]string{"visibility_timeout": "2s"})
+	b.Register(backends.TaskSpec{Name: "py_slow", Queue: q})
+	w := pythonWorker(t, py, q, "--pool=prefork", "-c", "1")
+	id, err := b.Submit(context.Background(), "py_slow", json.RawMessage(`{"ms":20000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r, err := b.Result(context.Background(), id)
+		if err == nil && r.Status == backends.StatusRunning {
+			break // the Python worker stored STARTED
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Python worker did not start the task within a minute: %+v, %v", r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	syscall.Kill(-w.Process.Pid, syscall.SIGKILL)
+	w.Wait()
+	start := time.Now()
+	work(t, b, goTasks, backends.WorkerOptions{})
+	r := waitFor(t, b, id, time.Minute)
+	if r.Status != backends.StatusSucceeded || !jsontest.Equal(r.Output, `{"ran_by":"taskhost"}`) {
+		t.Fatalf("the killed Python worker's task: %+v (output %s), want run by our worker", r, r.Output)
+	}
+	t.Logf("restored and run %s after the kill", time.Since(start).Round(time.Millisecond))
+}
