@@ -668,7 +668,7 @@ func (b *backend) queueMeta(ctx context.Context, p redis.Pipeliner, h *headers, 
 		m.DateDone = &done
 	}
 	raw, _ := json.Marshal(m)
-	p.Set(ctx, metaKey(h.ID), raw, b.expires)
+	p.SetEx(ctx, metaKey(h.ID), raw, b.expires)
 	p.Publish(ctx, metaKey(h.ID), raw)
 }
 
