@@ -166,5 +166,23 @@ func AsWorkflows(b Backend) (Workflows, error) {
 	return nil, &UnsupportedError{Engine: b.Engine(), What: "workflows"}
 }
 
+// WorkflowDeclarer is implemented by backends whose engine must know a
+// workflow before a worker starts: Hatchet registers a DAG's steps with
+// the workers that run them when they start, and a started worker takes
+// no new ones. Declare every workflow to be run before Work (the host's
+// worker declares the manifest's); other engines need no declaration.
+type WorkflowDeclarer interface {
+	DeclareWorkflows(wfs ...Workflow) error
+}
+
+// DeclareWorkflows declares wfs to b when its engine needs it (see
+// WorkflowDeclarer), and does nothing otherwise.
+func DeclareWorkflows(b Backend, wfs ...Workflow) error {
+	if d, ok := b.(WorkflowDeclarer); ok && len(wfs) > 0 {
+		return d.DeclareWorkflows(wfs...)
+	}
+	return nil
+}
+
 // ErrWorkflowInvalid is matched by errors from invalid workflow definitions.
 var ErrWorkflowInvalid = errors.New("invalid workflow")

@@ -25,7 +25,11 @@ state="${TASKHOST_STATE_DIR:-${TMPDIR:-/tmp}/taskhost-hatchet}"
 pg="postgres://postgres@127.0.0.1:5432"
 psql_su() { psql "$pg/postgres?sslmode=disable" -v ON_ERROR_STOP=1 -qAt "$@"; }
 
-if [ ! -x "$tools/hatchet-lite" ] || [ ! -x "$tools/hatchet-admin" ] || [ ! -x "$tools/hatchet-migrate" ]; then
+# The stamp says the binaries carry their version (-X main.Version): the
+# Go SDK falls back to a deprecated legacy worker registration for an engine
+# that reports the source default, v0.1.0-alpha.0.
+stamp="$tools/.built-v2"
+if [ ! -f "$stamp" ] || [ ! -x "$tools/hatchet-lite" ] || [ ! -x "$tools/hatchet-admin" ] || [ ! -x "$tools/hatchet-migrate" ]; then
 	echo "hatchet-up: building the hatchet $version engine commands (several minutes, once)" >&2
 	scratch="$(mktemp -d)"
 	(
@@ -34,11 +38,12 @@ if [ ! -x "$tools/hatchet-lite" ] || [ ! -x "$tools/hatchet-admin" ] || [ ! -x "
 		GONOSUMDB=github.com/hatchet-dev/pgoutbox GOFLAGS=-mod=mod go get "github.com/hatchet-dev/hatchet@$version" >/dev/null 2>&1 || true
 		cat "$(go env GOMODCACHE)/github.com/hatchet-dev/hatchet@$version/go.sum" >>go.sum
 		mkdir -p "$tools"
-		GONOSUMDB=github.com/hatchet-dev/pgoutbox GOFLAGS=-mod=mod go build -o "$tools/" \
+		GONOSUMDB=github.com/hatchet-dev/pgoutbox GOFLAGS=-mod=mod go build -ldflags "-X main.Version=$version" -o "$tools/" \
 			github.com/hatchet-dev/hatchet/cmd/hatchet-migrate \
 			github.com/hatchet-dev/hatchet/cmd/hatchet-admin \
 			github.com/hatchet-dev/hatchet/cmd/hatchet-lite
 	)
+	touch "$stamp"
 	rm -rf "$scratch"
 fi
 

@@ -16,9 +16,10 @@ import (
 const childEnv = "BACKENDTEST_CHILD"
 
 type childSpec struct {
-	Engine string          `json:"engine"`
-	Config backends.Config `json:"config"`
-	Queue  string          `json:"queue"`
+	Engine string              `json:"engine"`
+	Config backends.Config     `json:"config"`
+	Queue  string              `json:"queue"`
+	Tasks  []backends.TaskSpec `json:"tasks"`
 }
 
 // Main runs the tests, or, when the suite started this process as a worker,
@@ -44,7 +45,7 @@ func runChild(spec string) int {
 		return 1
 	}
 	defer b.Close()
-	if err := b.Register(taskSpecs(c.Queue)...); err != nil {
+	if err := b.Register(c.Tasks...); err != nil {
 		fmt.Fprintln(os.Stderr, "backendtest child:", err)
 		return 1
 	}
@@ -56,10 +57,11 @@ func runChild(spec string) int {
 	return 0
 }
 
-// startChild starts the test binary as a worker on queue q.
-func startChild(t *testing.T, engine string, cfg backends.Config, q string) *exec.Cmd {
+// startChild starts the test binary as a worker on queue q, with the
+// tasks registered as the test registered them.
+func startChild(t *testing.T, engine string, cfg backends.Config, q string, tasks []backends.TaskSpec) *exec.Cmd {
 	t.Helper()
-	spec, _ := json.Marshal(childSpec{Engine: engine, Config: backends.Config{URL: cfg.URL, Namespace: cfg.Namespace, Options: cfg.Options}, Queue: q})
+	spec, _ := json.Marshal(childSpec{Engine: engine, Config: backends.Config{URL: cfg.URL, Namespace: cfg.Namespace, Options: cfg.Options}, Queue: q, Tasks: tasks})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
 	cmd.Stderr = os.Stderr

@@ -321,15 +321,17 @@ func testGracefulDrain(t *testing.T, engine string, cfg backends.Config) {
 func testKilledWorker(t *testing.T, engine string, cfg backends.Config) {
 	e := newEnv(t, engine, cfg)
 	// The tasks' timeout is short so that the engine's rescue of a dead
-	// worker's tasks (keyed to the timeout) comes soon.
+	// worker's tasks (keyed to the timeout) comes soon; the worker process
+	// registers the tasks as this one does.
 	spec := taskSpecs(e.queue)
 	for i := range spec {
 		spec[i].Timeout = 3 * time.Second
+		spec[i].MaxRetries = 3
 	}
 	if err := e.b.Register(spec...); err != nil {
 		t.Fatal(err)
 	}
-	child := startChild(t, engine, cfg, e.queue)
+	child := startChild(t, engine, cfg, e.queue, spec)
 	var ids []string
 	for i := 0; i < 5; i++ {
 		ids = append(ids, e.submit("bt_sleep", `{"ms":2000}`, backends.MaxRetries(3)))

@@ -42,10 +42,22 @@ func (e *env) runWorkflow(wf *backends.Workflow, input string) backends.Workflow
 	return r
 }
 
+// declare declares the test's workflows before its worker starts, for the
+// engines that need it (backends.WorkflowDeclarer).
+func (e *env) declare(wfs ...*backends.Workflow) {
+	e.t.Helper()
+	for _, wf := range wfs {
+		if err := backends.DeclareWorkflows(e.b, *wf); err != nil {
+			e.t.Fatalf("DeclareWorkflows(%s): %v", wf.Name, err)
+		}
+	}
+}
+
 func testSequentialWorkflow(t *testing.T, engine string, cfg backends.Config) {
 	e := newEnv(t, engine, cfg)
-	e.work(newHandler(), backends.WorkerOptions{})
 	wf := backends.NewWorkflow("bt_seq").Then("bt_echo", `{"step":1}`).Then("bt_flaky").Then("bt_echo", `{"step":3}`)
+	e.declare(wf)
+	e.work(newHandler(), backends.WorkerOptions{})
 	r := e.runWorkflow(wf, `{"x":1}`)
 	if r.Status != backends.StatusSucceeded || len(r.Steps) != 3 {
 		t.Fatalf("workflow %+v, want succeeded with 3 steps", r)
@@ -64,7 +76,6 @@ func testSequentialWorkflow(t *testing.T, engine string, cfg backends.Config) {
 
 func testParallelWorkflow(t *testing.T, engine string, cfg backends.Config) {
 	e := newEnv(t, engine, cfg)
-	e.work(newHandler(), backends.WorkerOptions{Concurrency: 4})
 	wf := backends.NewWorkflow("bt_par").
 		Then("bt_echo").
 		Parallel(
@@ -73,6 +84,8 @@ func testParallelWorkflow(t *testing.T, engine string, cfg backends.Config) {
 			backends.Step{Task: "bt_echo", Params: json.RawMessage(`{"p":3}`)},
 		).
 		Then("bt_echo", `{"joined":true}`)
+	e.declare(wf)
+	e.work(newHandler(), backends.WorkerOptions{Concurrency: 4})
 	r := e.runWorkflow(wf, `{"x":1}`)
 	if r.Status != backends.StatusSucceeded || len(r.Steps) != 5 {
 		t.Fatalf("workflow %+v, want succeeded with 5 steps", r)
@@ -87,8 +100,9 @@ func testParallelWorkflow(t *testing.T, engine string, cfg backends.Config) {
 
 func testFailedWorkflow(t *testing.T, engine string, cfg backends.Config) {
 	e := newEnv(t, engine, cfg)
-	e.work(newHandler(), backends.WorkerOptions{})
 	wf := backends.NewWorkflow("bt_fail").Then("bt_echo").Then("bt_fail").Then("bt_echo")
+	e.declare(wf)
+	e.work(newHandler(), backends.WorkerOptions{})
 	r := e.runWorkflow(wf, `{}`)
 	if r.Status != backends.StatusFailed || r.Error == nil || r.Error.Kind != "failed" {
 		t.Fatalf("workflow %+v (error %+v), want failed by its second step", r, r.Error)
