@@ -47,6 +47,7 @@ type backend struct {
 	mu       sync.Mutex
 	declared map[string]bool              // task workflows this process put to the engine
 	flows    map[string]backends.Workflow // workflows declared with DeclareWorkflows, by name
+	workers  map[*worker]bool             // the running Work calls
 }
 
 // Open connects to the engine with the SDK's own environment
@@ -78,14 +79,30 @@ func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	return &backend{c: c, logger: logger, declared: map[string]bool{}, flows: map[string]backends.Workflow{}}, nil
+	return &backend{c: c, logger: logger, declared: map[string]bool{}, flows: map[string]backends.Workflow{}, workers: map[*worker]bool{}}, nil
 }
 
 func (b *backend) Engine() string { return Engine }
 
+// Register adds tasks; a running worker of this process registers again
+// with the engine to serve new or changed ones (Hatchet takes no new
+// workflows on a started worker, hatchet-dev/hatchet#1353).
 func (b *backend) Register(tasks ...backends.TaskSpec) error {
+	changed := false
+	for _, t := range tasks {
+		old, err := b.tasks.Spec(t.Name, DefaultQueue)
+		if t.Queue == "" {
+			t.Queue = DefaultQueue
+		}
+		if err != nil || old != t || len(b.tasks.All()) == 0 {
+			changed = true
+		}
+	}
 	if err := b.tasks.Register(DefaultQueue, tasks...); err != nil {
 		return fmt.Errorf("hatchet: %w", err)
+	}
+	if changed {
+		return b.restartWorkers()
 	}
 	return nil
 }
@@ -116,16 +133,35 @@ type envelope struct {
 	Key string `json:"key"`
 	// Timeout and MaxRetries are a submission's overrides, applied by
 	// the worker.
-	TimeoutMS  int64  `json:"timeout_ms,omitempty"`
-	MaxRetries *int   `json:"max_retries,omitempty"`
-	Task       string `json:"task"`
-	Queue      string `json:"queue"`
+	TimeoutMS  int64     `json:"timeout_ms,omitempty"`
+	MaxRetries *int      `json:"max_retries,omitempty"`
+	Task       string    `json:"task"`
+	Queue      string    `json:"queue"`
+	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
 }
 
 // output is a task run's output in Hatchet: Hatchet keeps outputs as
 // JSON objects, so the task's output is one field of one.
 type output struct {
 	Output json.RawMessage `json:"output"`
+	attemptInfo
+}
+
+// attemptInfo is what the worker records of the attempt beside its output
+// or error, so that a finished task's result needs no read of the REST
+// API (which the engine updates a moment later).
+type attemptInfo struct {
+	Attempt    int       `json:"attempt,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+}
+
+// attemptError is a failed attempt's error message: the task error's
+// JSON (its kind and verdict survive; backends.DecodeTaskError reads it)
+// with the attempt.
+type attemptError struct {
+	*backends.TaskError
+	attemptInfo
 }
 
 // taskWorkflow is the Hatchet workflow of a task on a queue, with the
@@ -183,7 +219,7 @@ func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage
 	if o.Queue != "" {
 		queue = o.Queue
 	}
-	env := envelope{Input: input, Key: o.UniqueKey, Task: spec.Name, Queue: queue}
+	env := envelope{Input: input, Key: o.UniqueKey, Task: spec.Name, Queue: queue, EnqueuedAt: time.Now().UTC()}
 	if env.Key == "" {
 		env.Key = uuid.NewString()
 	}
@@ -344,79 +380,77 @@ func (b *backend) Result(ctx context.Context, id string) (backends.TaskResult, e
 	var env envelope
 	json.Unmarshal(d.Input, &env)
 	r.Task, r.Queue = env.Task, env.Queue
+	if r.EnqueuedAt.IsZero() {
+		r.EnqueuedAt = env.EnqueuedAt
+	}
 	var t *v0.TaskRunDetails
 	for _, tr := range d.TaskRuns {
 		t = tr
 	}
 	r.Status = statusOf(d.Status, nil)
-	if t != nil && r.Status.Done() {
-		r.Status = statusOf(t.Status, nil)
+	if !d.Done && r.Status.Done() {
+		r.Status = backends.StatusRunning
 	}
-	// Times and attempts are only in the REST API, which the engine
-	// updates a moment after the run itself: a finished run is read again
-	// until the REST view has finished too.
-	for tries := 0; ; tries++ {
-		sum, err := b.c.Runs().Get(ctx, run)
-		if err == nil && len(sum.Tasks) > 0 {
-			ts := sum.Tasks[0]
-			if sum.Run.CreatedAt != nil && (r.EnqueuedAt.IsZero() || sum.Run.CreatedAt.Before(r.EnqueuedAt)) {
-				r.EnqueuedAt = *sum.Run.CreatedAt
-			}
-			if ts.StartedAt != nil {
-				r.StartedAt = *ts.StartedAt
-			}
-			if ts.FinishedAt != nil {
-				r.FinishedAt = *ts.FinishedAt
-			}
-			r.Attempts = 0
-			if ts.RetryCount != nil {
-				r.Attempts = *ts.RetryCount
-			}
-			if ts.Status != rest.V1TaskStatusQUEUED || r.Attempts > 0 {
-				r.Attempts++
-			}
-			if !r.Status.Done() {
-				r.Status = statusOf(sum.Run.Status, &ts)
-				if r.Status.Done() { // the REST view is ahead of the run's; the next read settles it
-					r.Status = backends.StatusRunning
-				}
-			}
-			if !r.Status.Done() || statusOf(ts.Status, nil).Done() {
-				break
-			}
-		}
-		if tries >= 40 || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
-	switch r.Status {
-	case backends.StatusSucceeded:
+	var info attemptInfo
+	switch {
+	case r.Status == backends.StatusSucceeded:
 		var o output
 		if t == nil || json.Unmarshal(t.Output, &o) != nil {
 			return r, fmt.Errorf("hatchet: task %s succeeded without this package's {\"output\": ...} output", id)
 		}
-		r.Output = backends.CompactJSON(o.Output)
-	case backends.StatusFailed, backends.StatusCancelled:
+		r.Output, info = backends.CompactJSON(o.Output), o.attemptInfo
+	case r.Status.Done():
 		if t != nil && t.Error != nil && *t.Error != "" {
-			r.Error = decodeError(*t.Error)
+			r.Error, info = decodeError(*t.Error)
 		} else if r.Status == backends.StatusFailed {
 			r.Error = &backends.TaskError{Kind: "failed", Message: "the run failed without an error message", Retryable: true}
 		} else {
 			r.Error = &backends.TaskError{Kind: "canceled", Message: "the run was cancelled"}
 		}
 	}
+	if info.Attempt > 0 {
+		r.Attempts, r.StartedAt, r.FinishedAt = info.Attempt, info.StartedAt, info.FinishedAt
+		return r, nil
+	}
+	// Not finished (or finished without a worker's record, as when
+	// cancelled): the attempts and times are the REST API's, which may
+	// lag a moment behind.
+	if sum, err := b.c.Runs().Get(ctx, run); err == nil && len(sum.Tasks) > 0 {
+		ts := sum.Tasks[0]
+		if ts.StartedAt != nil {
+			r.StartedAt = *ts.StartedAt
+		}
+		if ts.FinishedAt != nil && r.Status.Done() {
+			r.FinishedAt = *ts.FinishedAt
+		}
+		if ts.RetryCount != nil {
+			r.Attempts = *ts.RetryCount
+		}
+		if ts.Status != rest.V1TaskStatusQUEUED || r.Attempts > 0 {
+			r.Attempts++
+		}
+		if !r.Status.Done() {
+			r.Status = statusOf(sum.Run.Status, &ts)
+			if r.Status.Done() { // the run is ahead of the REST view here
+				r.Status = backends.StatusRunning
+			}
+		}
+	}
 	return r, nil
 }
 
-// decodeError reads a run's error message, which the engine may keep
-// as a JSON string of the text the worker sent.
-func decodeError(s string) *backends.TaskError {
+// decodeError reads a run's error message (an attemptError), which the
+// engine may keep as a JSON string of the text the worker sent.
+func decodeError(s string) (*backends.TaskError, attemptInfo) {
 	var text string
 	if strings.HasPrefix(s, `"`) && json.Unmarshal([]byte(s), &text) == nil {
 		s = text
 	}
-	return backends.DecodeTaskError(s)
+	var info attemptInfo
+	if i := strings.IndexByte(s, '{'); i >= 0 {
+		json.Unmarshal([]byte(s[i:]), &info)
+	}
+	return backends.DecodeTaskError(s), info
 }
 
 // details reads a run over gRPC, which is current at once (the REST API

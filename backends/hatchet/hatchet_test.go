@@ -1,40 +1,22 @@
 package hatchet_test
 
 import (
-	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
+	"time"
 
 	"taskhost.dev/backends"
 	"taskhost.dev/backends/backendtest"
 	_ "taskhost.dev/backends/hatchet"
+	"taskhost.dev/internal/testengines"
 )
 
 func TestMain(m *testing.M) {
-	loadEngineEnv()
+	testengines.LoadHatchetEnv()
 	backendtest.Main(m)
-}
-
-// loadEngineEnv reads the client environment scripts/hatchet-up.sh wrote,
-// for the variables not set already.
-func loadEngineEnv() {
-	dir := os.Getenv("TASKHOST_STATE_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "taskhost-hatchet")
-	}
-	f, err := os.Open(filepath.Join(dir, "env"))
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok && os.Getenv(k) == "" {
-			os.Setenv(k, v)
-		}
-	}
 }
 
 // engine skips the test when no engine is configured, unless
@@ -55,4 +37,46 @@ func engine(t *testing.T) {
 func TestConformance(t *testing.T) {
 	engine(t)
 	backendtest.Run(t, "hatchet", backends.Config{})
+}
+
+// TestTaskRegisteredWhileWorking: a task registered after the worker
+// started (a .wasm dropped in) is served: the worker registers again with
+// the engine, as Hatchet adds no workflows to a started worker.
+func TestTaskRegisteredWhileWorking(t *testing.T) {
+	engine(t)
+	ctx := context.Background()
+	b, err := backends.Open(ctx, "hatchet", backends.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	q := fmt.Sprintf("late_%d", time.Now().UnixNano())
+	b.Register(backends.TaskSpec{Name: "early", Queue: q})
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Work(wctx, backends.WorkerOptions{Queues: []string{q}}, backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+			return json.Marshal(map[string]string{"ran": t.Name})
+		}))
+	}()
+	defer func() { cancel(); <-done }()
+	wait := func(task string) {
+		t.Helper()
+		id, err := b.Submit(ctx, task, json.RawMessage(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, c := context.WithTimeout(ctx, time.Minute)
+		defer c()
+		r, err := b.Wait(wctx, id)
+		if err != nil || r.Status != backends.StatusSucceeded || string(r.Output) != `{"ran":"`+task+`"}` {
+			t.Fatalf("%s: %+v (output %s), %v", task, r, r.Output, err)
+		}
+	}
+	wait("early")
+	if err := b.Register(backends.TaskSpec{Name: "late", Queue: q}); err != nil {
+		t.Fatal(err)
+	}
+	wait("late")
+	wait("early")
 }

@@ -3,6 +3,7 @@ package hatchet
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,21 +24,31 @@ import (
 // Hatchet slots) when WorkerOptions.Concurrency is zero.
 const DefaultConcurrency = 10
 
-// worker is one Work call.
+// worker is one Work call. Its Hatchet registration can be replaced
+// while it runs (restart), which is how tasks registered after the start
+// are served: Hatchet does not add workflows to a started worker
+// (hatchet-dev/hatchet#1353).
 type worker struct {
 	b       *backend
 	h       backends.Handler
+	queues  []string
+	conc    int
+	name    string
 	runCtx  context.Context // cancelled when the grace period ends
 	running sync.WaitGroup
 
 	mu   sync.Mutex
 	runs map[string]bool // the runs of tasks running now
+
+	swap    sync.Mutex
+	stopSDK func() error // the current Hatchet worker's stop; nil once Work stops
 }
 
 // Work registers a Hatchet worker for every registered task on each of
 // opts.Queues (and the declared workflows' DAGs), runs tasks until ctx
 // ends, then stops taking tasks and lets running ones finish within the
-// grace period.
+// grace period. Tasks registered while it runs are served by a new
+// Hatchet worker that replaces the first (see restart).
 func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backends.Handler) error {
 	if len(opts.Priorities) > 0 || opts.StrictPriority {
 		return &backends.UnsupportedError{Engine: Engine, What: "queue priorities", Hint: "Hatchet orders runs by run priority, not by queue; run one worker per queue instead"}
@@ -68,44 +79,27 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 		host, _ := os.Hostname()
 		name = fmt.Sprintf("taskhost-%d@%s", os.Getpid(), host)
 	}
-	// A suffix tells this worker from others of the same name.
-	name = hatchetName(fmt.Sprintf("%s-%s", name, uuid.NewString()[:8]))
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
-	w := &worker{b: b, h: h, runCtx: runCtx, runs: map[string]bool{}}
-
-	var flows []hatchet.WorkflowBase
-	for _, spec := range b.tasks.All() {
-		for _, q := range queues {
-			flows = append(flows, b.taskWorkflow(spec, q, w.taskFn(spec)))
-		}
-	}
-	dags, err := b.dagWorkflows(w)
-	if err != nil {
+	w := &worker{b: b, h: h, queues: queues, conc: conc, name: name, runCtx: runCtx, runs: map[string]bool{}}
+	if err := w.restart(); err != nil {
 		return err
 	}
-	flows = append(flows, dags...)
-	if len(flows) == 0 {
-		return errors.New("hatchet: nothing to serve: register tasks before Work")
-	}
-	hw, err := b.c.NewWorker(name, hatchet.WithWorkflows(flows...), hatchet.WithSlots(conc), hatchet.WithLogger(sdkLogger()))
-	if err != nil {
-		return fmt.Errorf("hatchet: registering the worker's workflows: %w", err)
-	}
-	stop, err := hw.Start()
-	if err != nil {
-		return fmt.Errorf("hatchet: starting the worker: %w", err)
-	}
-	// The SDK panics when a worker is stopped before the engine has
-	// registered it, so the stop waits for the registration.
-	registered := b.waitRegistered(name, 30*time.Second)
+	b.mu.Lock()
+	b.workers[w] = true
+	b.mu.Unlock()
 	<-ctx.Done()
-	<-registered
+	b.mu.Lock()
+	delete(b.workers, w)
+	b.mu.Unlock()
 	// Stop listening (no new tasks), then let the running ones finish:
 	// their results go back on calls of their own.
-	if err := stop(); err != nil {
+	w.swap.Lock()
+	if err := w.stopSDK(); err != nil {
 		b.logger.Warn("hatchet: stopping the worker", "err", err)
 	}
+	w.stopSDK = nil
+	w.swap.Unlock()
 	w.mu.Lock()
 	var last []string
 	for run := range w.runs {
@@ -132,6 +126,76 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 			}
 			sleepCtx(wctx, 20*time.Millisecond)
 		}
+	}
+	return nil
+}
+
+// restart registers a Hatchet worker for every task registered now (on
+// each of the worker's queues) and every declared workflow, waits until
+// the engine lists it, then stops the one it replaces, which takes no
+// more tasks while its running ones finish.
+func (w *worker) restart() error {
+	b := w.b
+	var flows []hatchet.WorkflowBase
+	for _, spec := range b.tasks.All() {
+		for _, q := range w.queues {
+			flows = append(flows, b.taskWorkflow(spec, q, w.taskFn(spec)))
+		}
+	}
+	dags, err := b.dagWorkflows(w)
+	if err != nil {
+		return err
+	}
+	flows = append(flows, dags...)
+	if len(flows) == 0 {
+		return errors.New("hatchet: nothing to serve: register tasks before Work")
+	}
+	w.swap.Lock()
+	defer w.swap.Unlock()
+	first := w.stopSDK == nil
+	// A suffix tells this registration from others of the same name.
+	name := hatchetName(fmt.Sprintf("%s-%s", w.name, uuid.NewString()[:8]))
+	hw, err := b.c.NewWorker(name, hatchet.WithWorkflows(flows...), hatchet.WithSlots(w.conc), hatchet.WithLogger(sdkLogger()))
+	if err != nil {
+		return fmt.Errorf("hatchet: registering the worker's workflows: %w", err)
+	}
+	stop, err := hw.Start()
+	if err != nil {
+		return fmt.Errorf("hatchet: starting the worker: %w", err)
+	}
+	// The SDK panics when a worker is stopped before the engine has
+	// registered it, so nothing stops it before that.
+	registered := b.waitRegistered(name, 30*time.Second)
+	<-registered
+	if !first {
+		if err := w.stopSDK(); err != nil {
+			b.logger.Warn("hatchet: stopping the replaced worker", "err", err)
+		}
+	}
+	w.stopSDK = stop
+	return nil
+}
+
+// restartWorkers gives the running workers of this process a new Hatchet
+// registration, after tasks or workflows were added.
+func (b *backend) restartWorkers() error {
+	b.mu.Lock()
+	var ws []*worker
+	for w := range b.workers {
+		ws = append(ws, w)
+	}
+	b.mu.Unlock()
+	for _, w := range ws {
+		w.swap.Lock()
+		running := w.stopSDK != nil
+		w.swap.Unlock()
+		if !running {
+			continue
+		}
+		if err := w.restart(); err != nil {
+			return err
+		}
+		b.logger.Info("hatchet: the worker registered again to serve tasks added since it started", "worker", w.name)
 	}
 	return nil
 }
@@ -221,32 +285,35 @@ func (w *worker) taskFn(spec backends.TaskSpec) func(hctx hatchet.Context, in en
 			ctx, c = context.WithTimeout(ctx, own)
 			defer c()
 		}
-		attempt := hctx.RetryCount() + 1
+		info := attemptInfo{Attempt: hctx.RetryCount() + 1, StartedAt: time.Now().UTC()}
 		task := in.Task
 		if task == "" {
 			task = spec.Name
 		}
-		out, err := w.h.ProcessTask(ctx, &backends.Task{ID: hctx.WorkflowRunId(), Name: task, Input: in.Input, Attempt: attempt, Heartbeat: w.heartbeat(hctx, timeout)})
+		out, err := w.h.ProcessTask(ctx, &backends.Task{ID: hctx.WorkflowRunId(), Name: task, Input: in.Input, Attempt: info.Attempt, Heartbeat: w.heartbeat(hctx, timeout)})
+		info.FinishedAt = time.Now().UTC()
 		if err != nil {
 			max := spec.MaxRetries
 			if in.MaxRetries != nil {
 				max = *in.MaxRetries
 			}
-			return output{}, w.failure(err, attempt > max)
+			return output{}, w.failure(err, info, info.Attempt > max)
 		}
 		if len(out) == 0 {
 			out = []byte("null")
 		}
-		return output{Output: out}, nil
+		return output{Output: out, attemptInfo: info}, nil
 	}
 }
 
-// failure is the error a run returns: the task error's JSON (so that its
-// kind and verdict survive in the engine's error message), non-retryable
+// failure is the error a run returns: the task error's JSON with the
+// attempt (so that its kind and verdict survive in the engine's error
+// message, an attemptError), non-retryable
 // when the task said so or no retry is left.
-func (w *worker) failure(err error, last bool) error {
+func (w *worker) failure(err error, info attemptInfo, last bool) error {
 	te := backends.ErrorOf(err)
-	e := errors.New(backends.EncodeTaskError(te))
+	msg, _ := json.Marshal(attemptError{TaskError: te, attemptInfo: info})
+	e := errors.New(string(msg))
 	if !te.Retryable || last {
 		return pkgworker.NewNonRetryableError(e)
 	}

@@ -35,7 +35,8 @@ func dagName(wf string) string { return hatchetName("taskhost.wf." + wf) }
 func stepName(stage, index int) string { return fmt.Sprintf("s%d_%d", stage, index) }
 
 // DeclareWorkflows implements backends.WorkflowDeclarer: a worker started
-// after it registers each workflow's DAG.
+// after it registers each workflow's DAG, and a running worker of this
+// process registers again to add them.
 func (b *backend) DeclareWorkflows(wfs ...backends.Workflow) error {
 	for _, wf := range wfs {
 		if err := backends.CheckWorkflow(wf, json.RawMessage("{}"), func(t string) error { _, err := b.spec(t); return err }); err != nil {
@@ -45,7 +46,7 @@ func (b *backend) DeclareWorkflows(wfs ...backends.Workflow) error {
 		b.flows[wf.Name] = wf
 		b.mu.Unlock()
 	}
-	return nil
+	return b.restartWorkers()
 }
 
 // dagWorkflows builds the declared workflows' DAGs, their steps run by w.
@@ -95,7 +96,7 @@ func (w *worker) stepFn(spec backends.TaskSpec, step backends.Step, stage int, p
 			for i, p := range parents {
 				var o output
 				if err := hctx.ParentOutput(p, &o); err != nil {
-					return output{}, w.failure(fmt.Errorf("reading the output of step %s: %w", p.GetName(), err), true)
+					return output{}, w.failure(fmt.Errorf("reading the output of step %s: %w", p.GetName(), err), attemptInfo{}, true)
 				}
 				outs[i] = o.Output
 			}
@@ -103,17 +104,18 @@ func (w *worker) stepFn(spec backends.TaskSpec, step backends.Step, stage int, p
 		}
 		input, err := backends.StepInput(value, step.Params)
 		if err != nil {
-			return output{}, w.failure(&backends.TaskError{Kind: "bad_input", Message: err.Error()}, true)
+			return output{}, w.failure(&backends.TaskError{Kind: "bad_input", Message: err.Error()}, attemptInfo{}, true)
 		}
-		attempt := hctx.RetryCount() + 1
-		out, err := w.h.ProcessTask(ctx, &backends.Task{ID: hctx.StepRunId(), Name: step.Task, Input: input, Attempt: attempt, Heartbeat: w.heartbeat(hctx, spec.Timeout)})
+		info := attemptInfo{Attempt: hctx.RetryCount() + 1, StartedAt: time.Now().UTC()}
+		out, err := w.h.ProcessTask(ctx, &backends.Task{ID: hctx.StepRunId(), Name: step.Task, Input: input, Attempt: info.Attempt, Heartbeat: w.heartbeat(hctx, spec.Timeout)})
+		info.FinishedAt = time.Now().UTC()
 		if err != nil {
-			return output{}, w.failure(err, attempt > spec.MaxRetries)
+			return output{}, w.failure(err, info, info.Attempt > spec.MaxRetries)
 		}
 		if len(out) == 0 {
 			out = []byte("null")
 		}
-		return output{Output: out}, nil
+		return output{Output: out, attemptInfo: info}, nil
 	}
 }
 
@@ -203,7 +205,7 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.Workf
 					}
 				case backends.StatusFailed, backends.StatusCancelled:
 					if t.Error != nil && *t.Error != "" {
-						step.Error = decodeError(*t.Error)
+						step.Error, _ = decodeError(*t.Error)
 					}
 				}
 			}
