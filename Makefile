@@ -43,10 +43,12 @@ build-enterprise: enterprise
 	cp $(ENTERPRISE_KEY:.key=.pub) cmd/host/embedded.pub
 	CGO_ENABLED=0 $(GO) build -trimpath -tags embedbundle -o bin/host-enterprise ./cmd/host
 
-## services: the servers the tests use (Redis, PostgreSQL, a Temporal dev server), started or installed when missing
+## services: the servers the tests use (Redis, PostgreSQL, a Temporal dev server, a hatchet-lite engine), started or
+## installed when missing (the Temporal CLI and the Hatchet engine are built once into ~/.cache/taskhost/tools)
 services:
 	@./scripts/services.sh
 	@./scripts/temporal-up.sh >/dev/null
+	@./scripts/hatchet-up.sh >/dev/null
 
 ## tools: what the tests need beyond Go: clang and wasm-ld for the C test plugins; wasi-libc, the wasm32
 ## compiler runtime and Debian's Rust for the polyglot example plugins (AssemblyScript comes from npm)
@@ -73,7 +75,7 @@ celery:
 test: tools services celery plugins
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
-	TASKHOST_REQUIRE_CELERY=1 $(GO) test -race -count=1 -timeout 20m ./...
+	TASKHOST_REQUIRE_CELERY=1 TASKHOST_REQUIRE_HATCHET=1 $(GO) test -race -count=1 -timeout 20m ./...
 	./$(BIN) plugins verify
 
 ## test-unit: the quick loop: tests without the race detector
@@ -89,6 +91,7 @@ bench: tools services celery
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkAsynqEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkCeleryWire -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkTemporalEndToEnd -benchtime 1x -timeout 30m
+	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkHatchetEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkWorkerStart -benchtime 10x
 
 ## fuzz: each fuzz target for FUZZTIME (default 3m)

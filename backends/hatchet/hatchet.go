@@ -233,11 +233,12 @@ func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage
 	if o.Timeout > 0 {
 		env.TimeoutMS = o.Timeout.Milliseconds()
 	}
+	delayed := !o.RunAt.IsZero() && time.Until(o.RunAt) > 0
 	if err := b.declare(spec, queue); err != nil {
 		return "", fmt.Errorf("hatchet: submit %q: %w", task, err)
 	}
 	name := workflowName(spec.Name, queue)
-	if !o.RunAt.IsZero() && time.Until(o.RunAt) > 0 {
+	if delayed {
 		// A delayed task is a Hatchet scheduled run; its id is a token in
 		// the schedule's metadata, which the run inherits. Hatchet checks
 		// idempotency keys when a scheduled run starts, so a delayed
@@ -246,7 +247,7 @@ func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage
 		token := uuid.NewString()
 		meta := map[string]any{delayedMeta: token}
 		if o.UniqueKey != "" {
-			if id, ok, err := b.scheduledWithKey(ctx, o.UniqueKey); err != nil {
+			if id, ok, err := b.withKey(ctx, o.UniqueKey); err != nil {
 				return "", fmt.Errorf("hatchet: submit %q: looking up unique key %q: %w", task, o.UniqueKey, err)
 			} else if ok {
 				return id, nil
@@ -257,10 +258,22 @@ func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage
 		if err != nil {
 			return "", err
 		}
-		if _, err := b.c.Schedules().Create(ctx, name, features.CreateScheduledRunTrigger{TriggerAt: o.RunAt, Input: in, AdditionalMetadata: meta}); err != nil {
+		at := o.RunAt
+		if soon := time.Now().Add(10 * time.Millisecond); at.Before(soon) {
+			at = soon // the time came while declaring
+		}
+		if _, err := b.c.Schedules().Create(ctx, name, features.CreateScheduledRunTrigger{TriggerAt: at, Input: in, AdditionalMetadata: meta}); err != nil {
 			return "", fmt.Errorf("hatchet: scheduling %q: %w", task, err)
 		}
 		return schedPrefix + token, nil
+	}
+	if o.UniqueKey != "" {
+		// A delayed task with the key counts too.
+		if id, ok, err := b.scheduledWithKey(ctx, o.UniqueKey); err != nil {
+			return "", fmt.Errorf("hatchet: submit %q: looking up unique key %q: %w", task, o.UniqueKey, err)
+		} else if ok {
+			return id, nil
+		}
 	}
 	ref, err := b.c.RunNoWait(ctx, name, env)
 	if e, ok := hatchet.IsIdempotencyCollisionError(err); ok {
@@ -277,6 +290,24 @@ const (
 	delayedMeta = "taskhost_delayed"
 	uniqueMeta  = "taskhost_unique_key"
 )
+
+// withKey finds a task with the unique key that has not finished: a
+// delayed one (a schedule with the key in its metadata) or a run holding
+// the key as its idempotency key. It returns the task's id and true.
+// Hatchet drops a scheduled run whose key an active run holds, so a
+// delayed submission must not schedule one then.
+func (b *backend) withKey(ctx context.Context, key string) (string, bool, error) {
+	limit := int64(1)
+	runs, err := b.c.Runs().List(ctx, rest.V1WorkflowRunListParams{Since: time.Now().Add(-7 * 24 * time.Hour), Limit: &limit,
+		IdempotencyKeys: &[]string{key}, Statuses: &[]rest.V1TaskStatus{rest.V1TaskStatusQUEUED, rest.V1TaskStatusRUNNING}})
+	if err != nil {
+		return "", false, err
+	}
+	if len(runs.Rows) > 0 {
+		return runs.Rows[0].WorkflowRunExternalId.String(), true, nil
+	}
+	return b.scheduledWithKey(ctx, key)
+}
 
 // scheduledWithKey finds a delayed task with the unique key that has not
 // finished: its id and true.
@@ -520,6 +551,22 @@ func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, err
 		}
 	}
 	seen := time.Now() // the last time the task was found
+	// missing says whether a not-found error is the engine not having
+	// recorded the run yet: within five seconds of the last sighting, or
+	// a minute for a delayed task, whose run the REST API lists some
+	// seconds after its schedule is gone when the engine is busy.
+	missing := func(err error) bool {
+		within := 5 * time.Second
+		if strings.HasPrefix(id, schedPrefix) {
+			within = time.Minute
+		}
+		if !errors.Is(err, backends.ErrNotFound) || time.Since(seen) >= within {
+			return false
+		}
+		_, perr := uuid.Parse(strings.TrimPrefix(id, schedPrefix))
+		return perr == nil
+	}
+	pending := backends.TaskResult{ID: id, Engine: Engine, Status: backends.StatusPending}
 	return backends.WaitDone(ctx, func(ctx context.Context) (backends.TaskResult, backends.Status, error) {
 		run, _, err := b.runID(ctx, id)
 		var d *v0.RunDetails
@@ -529,10 +576,8 @@ func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, err
 		if err == nil {
 			seen = time.Now()
 		}
-		if errors.Is(err, backends.ErrNotFound) && time.Since(seen) < 5*time.Second {
-			if _, perr := uuid.Parse(strings.TrimPrefix(id, schedPrefix)); perr == nil {
-				return backends.TaskResult{ID: id, Engine: Engine, Status: backends.StatusPending}, backends.StatusPending, nil
-			}
+		if missing(err) {
+			return pending, backends.StatusPending, nil
 		}
 		if d != nil && !d.Done {
 			return backends.TaskResult{ID: id, Engine: Engine, Status: backends.StatusRunning}, backends.StatusRunning, nil
@@ -541,6 +586,9 @@ func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, err
 			return backends.TaskResult{ID: id, Engine: Engine}, "", err
 		}
 		r, err := b.Result(ctx, id)
+		if missing(err) { // a delayed task between its schedule and its run
+			return pending, backends.StatusPending, nil
+		}
 		return r, r.Status, err
 	}, pause)
 }

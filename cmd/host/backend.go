@@ -13,6 +13,7 @@ import (
 	"taskhost.dev/backends"
 	_ "taskhost.dev/backends/asynq"    // asynq on Redis
 	_ "taskhost.dev/backends/celery"   // Celery's wire protocol on Redis
+	_ "taskhost.dev/backends/hatchet"  // Hatchet
 	_ "taskhost.dev/backends/river"    // the embedded default engine
 	_ "taskhost.dev/backends/temporal" // Temporal
 	"taskhost.dev/host"
@@ -32,7 +33,7 @@ type backendFlags struct {
 
 func (f *backendFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.engine, "backend", envOr("TASK_BACKEND_TYPE", DefaultBackend), "task `engine`: "+strings.Join(backends.Engines(), ", ")+" (env TASK_BACKEND_TYPE)")
-	fs.StringVar(&f.url, "backend-url", "", "the engine's `URL`; default from the engine's own variable (river: DATABASE_URL, else the SQLite file taskhost.db; asynq: REDIS_URL, else redis://127.0.0.1:6379/0; celery: CELERY_BROKER_URL, else redis://127.0.0.1:6379/0; temporal: TEMPORAL_ADDRESS, else 127.0.0.1:7233, namespace TEMPORAL_NAMESPACE, else default)")
+	fs.StringVar(&f.url, "backend-url", "", "the engine's `URL`; default from the engine's own variable (river: DATABASE_URL, else the SQLite file taskhost.db; asynq: REDIS_URL, else redis://127.0.0.1:6379/0; celery: CELERY_BROKER_URL, else redis://127.0.0.1:6379/0; hatchet: HATCHET_CLIENT_HOST_PORT, with HATCHET_CLIENT_TOKEN; temporal: TEMPORAL_ADDRESS, else 127.0.0.1:7233, namespace TEMPORAL_NAMESPACE, else default)")
 	fs.Func("backend-opt", "an engine setting as `name=value`, repeatable (asynq: task_check_interval=5ms, how often an idle worker polls; celery: result_backend=URL, visibility_timeout=1h, track_started=true, result_expires=24h)", func(v string) error {
 		name, value, ok := strings.Cut(v, "=")
 		if !ok || strings.TrimSpace(name) == "" {

@@ -75,6 +75,19 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := b.Register(specs(h)...); err != nil {
 		return err
 	}
+	// Engines that register workflows with their workers (Hatchet) learn
+	// the manifest's workflows now.
+	var flows []backends.Workflow
+	for _, w := range h.Workflows() {
+		wf, err := toWorkflow(w)
+		if err != nil {
+			return fmt.Errorf("manifest workflow %q: %w", w.Name, err)
+		}
+		flows = append(flows, wf)
+	}
+	if err := backends.DeclareWorkflows(b, flows...); err != nil {
+		return err
+	}
 	list := splitList(*queues)
 	if len(list) == 0 {
 		list = queuesFromEnv()
