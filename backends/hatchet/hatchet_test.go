@@ -80,3 +80,61 @@ func TestTaskRegisteredWhileWorking(t *testing.T) {
 	wait("late")
 	wait("early")
 }
+
+// TestHeartbeatRefreshesTimeout: a task that heartbeats outlives its
+// execution timeout in the engine, which is pushed back each time; one
+// that does not is timed out by the engine.
+func TestHeartbeatRefreshesTimeout(t *testing.T) {
+	engine(t)
+	ctx := context.Background()
+	b, err := backends.Open(ctx, "hatchet", backends.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	q := fmt.Sprintf("beat_%d", time.Now().UnixNano())
+	b.Register(backends.TaskSpec{Name: "beating", Queue: q, Timeout: 3 * time.Second}, backends.TaskSpec{Name: "silent", Queue: q, Timeout: 3 * time.Second})
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Work(wctx, backends.WorkerOptions{Queues: []string{q}}, backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+			end := time.After(7 * time.Second)
+			for {
+				select {
+				case <-end:
+					return json.RawMessage(`{"done":true}`), nil
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(200 * time.Millisecond):
+					if t.Name == "beating" {
+						t.Heartbeat()
+					}
+				}
+			}
+		}))
+	}()
+	defer func() { cancel(); <-done }()
+	beating, err := b.Submit(ctx, "beating", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent, err := b.Submit(ctx, "silent", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait := func(id string) backends.TaskResult {
+		wctx, c := context.WithTimeout(ctx, time.Minute)
+		defer c()
+		r, err := b.Wait(wctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := wait(beating); r.Status != backends.StatusSucceeded {
+		t.Errorf("a task heartbeating past its 3s timeout: %+v, %+v; want it to succeed after 7s", r, r.Error)
+	}
+	if r := wait(silent); r.Status != backends.StatusFailed {
+		t.Errorf("a silent task running past its 3s timeout: %+v; want it timed out by the engine", r)
+	}
+}
