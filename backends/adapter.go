@@ -71,6 +71,32 @@ func (r *TaskRegistry) All() []TaskSpec {
 	return out
 }
 
+// Queues returns the distinct queues of the registered tasks, sorted.
+func (r *TaskRegistry) Queues() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range r.All() {
+		if !seen[t.Queue] {
+			seen[t.Queue] = true
+			out = append(out, t.Queue)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// WorkerQueues returns the queues a worker takes tasks from: opts.Queues,
+// else the registered tasks' queues, else def.
+func (r *TaskRegistry) WorkerQueues(opts WorkerOptions, def string) []string {
+	if len(opts.Queues) > 0 {
+		return opts.Queues
+	}
+	if qs := r.Queues(); len(qs) > 0 {
+		return qs
+	}
+	return []string{def}
+}
+
 // EncodeTaskError is how adapters store a task's error in an engine's
 // error text: the JSON of the TaskError, so that its kind and verdict
 // survive. DecodeTaskError reads it back.

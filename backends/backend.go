@@ -119,6 +119,18 @@ type WorkerOptions struct {
 // DefaultGrace is the drain period of WorkerOptions.Grace when zero.
 const DefaultGrace = 30 * time.Second
 
+// WithDefaults returns the options with a zero Concurrency set to the
+// adapter's concurrency and a zero Grace to DefaultGrace.
+func (o WorkerOptions) WithDefaults(concurrency int) WorkerOptions {
+	if o.Concurrency <= 0 {
+		o.Concurrency = concurrency
+	}
+	if o.Grace <= 0 {
+		o.Grace = DefaultGrace
+	}
+	return o
+}
+
 // Task is one attempt of a task, as a worker hands it to a Handler.
 type Task struct {
 	// ID is the engine's id of the task.

@@ -43,21 +43,12 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 		queues[q] = w
 	}
 	if len(queues) == 0 {
-		for _, t := range b.tasks.All() {
-			queues[t.Queue] = 1
+		for _, q := range b.tasks.WorkerQueues(opts, "default") {
+			queues[q] = 1
 		}
 	}
-	if len(queues) == 0 {
-		queues["default"] = 1
-	}
-	conc := opts.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	grace := opts.Grace
-	if grace <= 0 {
-		grace = backends.DefaultGrace
-	}
+	opts = opts.WithDefaults(DefaultConcurrency)
+	conc, grace := opts.Concurrency, opts.Grace
 	srv := asynq.NewServerFromRedisClient(b.rc, asynq.Config{
 		Concurrency:              conc,
 		Queues:                   queues,

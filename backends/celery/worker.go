@@ -151,26 +151,15 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 		add(q)
 	}
 	if len(w.queues) == 0 {
-		for _, t := range b.tasks.All() {
-			add(t.Queue)
-		}
-	}
-	if len(w.queues) == 0 {
-		add(DefaultQueue)
+		w.queues = b.tasks.WorkerQueues(opts, DefaultQueue)
 	}
 	sort.Strings(w.queues)
 	if w.name == "" {
 		host, _ := os.Hostname()
 		w.name = fmt.Sprintf("taskhost-%d@%s", os.Getpid(), host)
 	}
-	conc := opts.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	grace := opts.Grace
-	if grace <= 0 {
-		grace = backends.DefaultGrace
-	}
+	opts = opts.WithDefaults(DefaultConcurrency)
+	conc, grace := opts.Concurrency, opts.Grace
 	w.slots = make(chan struct{}, conc)
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()

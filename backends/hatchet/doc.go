@@ -43,9 +43,9 @@
 // Result reads the run over gRPC (current at once); a finished task's
 // attempt and times come from the worker's record in its output or error;
 // a running task's from the REST API, which lags the engine by a moment.
-// Wait polls (5 ms, slowing to 100 ms): the SDK reports a run's end only
-// on the handle its run call returned. A delayed task between its schedule
-// and its run (the REST API lists the run a few seconds later on a busy
+// Wait polls (every 5 ms for a quarter second, then slowing to 100 ms):
+// the SDK reports a run's end only on the handle its run call returned. A
+// delayed task between its schedule and its run (the REST API lists the run a few seconds later on a busy
 // engine) reads as pending in Wait, as not found in Result.
 //
 // # Workflows

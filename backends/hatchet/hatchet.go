@@ -538,18 +538,7 @@ func statusOf(run rest.V1TaskStatus, t *rest.V1TaskSummary) backends.Status {
 // yet (it records runs a moment after accepting them) is waited for up to
 // five seconds before it counts as unknown.
 func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, error) {
-	interval := 5 * time.Millisecond
-	pause := func(ctx context.Context) error {
-		t := time.NewTimer(interval)
-		defer t.Stop()
-		interval = min(interval*3/2, 100*time.Millisecond)
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	pause := poller()
 	seen := time.Now() // the last time the task was found
 	// missing says whether a not-found error is the engine not having
 	// recorded the run yet: within five seconds of the last sighting, or
@@ -591,6 +580,27 @@ func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, err
 		}
 		return r, r.Status, err
 	}, pause)
+}
+
+// poller returns the pause between two reads of a waiter: 5 ms for the
+// first quarter second (a lone run takes 30-50 ms), then growing by half
+// each time up to 100 ms.
+func poller() func(context.Context) error {
+	interval := 5 * time.Millisecond
+	start := time.Now()
+	return func(ctx context.Context) error {
+		t := time.NewTimer(interval)
+		defer t.Stop()
+		if time.Since(start) > 250*time.Millisecond {
+			interval = min(interval*3/2, 100*time.Millisecond)
+		}
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (b *backend) Close() error { return b.c.Close(context.Background()) }

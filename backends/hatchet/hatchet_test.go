@@ -39,27 +39,48 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, "hatchet", backends.Config{})
 }
 
+// open opens the backend for a test on a queue of its own, named after
+// prefix, with tasks registered there.
+func open(t *testing.T, prefix string, tasks ...backends.TaskSpec) (backends.Backend, string) {
+	t.Helper()
+	engine(t)
+	b, err := backends.Open(context.Background(), "hatchet", backends.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	q := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	for i := range tasks {
+		tasks[i].Queue = q
+	}
+	if err := b.Register(tasks...); err != nil {
+		t.Fatal(err)
+	}
+	return b, q
+}
+
+// work runs a worker on queue q (all the registered tasks' queues when
+// empty) with h until the test ends.
+func work(t *testing.T, b backends.Backend, q string, h backends.HandlerFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var qs []string
+	if q != "" {
+		qs = []string{q}
+	}
+	go func() { done <- b.Work(ctx, backends.WorkerOptions{Queues: qs}, h) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
 // TestTaskRegisteredWhileWorking: a task registered after the worker
 // started (a .wasm dropped in) is served: the worker registers again with
 // the engine, as Hatchet adds no workflows to a started worker.
 func TestTaskRegisteredWhileWorking(t *testing.T) {
-	engine(t)
 	ctx := context.Background()
-	b, err := backends.Open(ctx, "hatchet", backends.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	q := fmt.Sprintf("late_%d", time.Now().UnixNano())
-	b.Register(backends.TaskSpec{Name: "early", Queue: q})
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- b.Work(wctx, backends.WorkerOptions{Queues: []string{q}}, backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
-			return json.Marshal(map[string]string{"ran": t.Name})
-		}))
-	}()
-	defer func() { cancel(); <-done }()
+	b, q := open(t, "late", backends.TaskSpec{Name: "early"})
+	work(t, b, q, func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+		return json.Marshal(map[string]string{"ran": t.Name})
+	})
 	wait := func(task string) {
 		t.Helper()
 		id, err := b.Submit(ctx, task, json.RawMessage(`{}`))
@@ -85,35 +106,23 @@ func TestTaskRegisteredWhileWorking(t *testing.T) {
 // execution timeout in the engine, which is pushed back each time; one
 // that does not is timed out by the engine.
 func TestHeartbeatRefreshesTimeout(t *testing.T) {
-	engine(t)
 	ctx := context.Background()
-	b, err := backends.Open(ctx, "hatchet", backends.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	q := fmt.Sprintf("beat_%d", time.Now().UnixNano())
-	b.Register(backends.TaskSpec{Name: "beating", Queue: q, Timeout: 3 * time.Second}, backends.TaskSpec{Name: "silent", Queue: q, Timeout: 3 * time.Second})
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- b.Work(wctx, backends.WorkerOptions{Queues: []string{q}}, backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
-			end := time.After(7 * time.Second)
-			for {
-				select {
-				case <-end:
-					return json.RawMessage(`{"done":true}`), nil
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(200 * time.Millisecond):
-					if t.Name == "beating" {
-						t.Heartbeat()
-					}
+	b, _ := open(t, "beat", backends.TaskSpec{Name: "beating", Timeout: 3 * time.Second}, backends.TaskSpec{Name: "silent", Timeout: 3 * time.Second})
+	work(t, b, "", func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+		end := time.After(7 * time.Second)
+		for {
+			select {
+			case <-end:
+				return json.RawMessage(`{"done":true}`), nil
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+				if t.Name == "beating" {
+					t.Heartbeat()
 				}
 			}
-		}))
-	}()
-	defer func() { cancel(); <-done }()
+		}
+	})
 	beating, err := b.Submit(ctx, "beating", json.RawMessage(`{}`))
 	if err != nil {
 		t.Fatal(err)

@@ -230,7 +230,6 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.Workf
 
 // WaitWorkflow implements backends.Workflows, polling as Wait does.
 func (b *backend) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
-	interval := 5 * time.Millisecond
 	start := time.Now()
 	return backends.WaitDone(ctx, func(ctx context.Context) (backends.WorkflowResult, backends.Status, error) {
 		r, err := b.WorkflowResult(ctx, id)
@@ -240,15 +239,5 @@ func (b *backend) WaitWorkflow(ctx context.Context, id string) (backends.Workflo
 			}
 		}
 		return r, r.Status, err
-	}, func(ctx context.Context) error {
-		t := time.NewTimer(interval)
-		defer t.Stop()
-		interval = min(interval*3/2, 100*time.Millisecond)
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	})
+	}, poller())
 }

@@ -25,27 +25,9 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 	if len(opts.Priorities) > 0 || opts.StrictPriority {
 		return &backends.UnsupportedError{Engine: Engine, What: "queue priorities (run a worker per queue instead)"}
 	}
-	queues := opts.Queues
-	if len(queues) == 0 {
-		seen := map[string]bool{}
-		for _, t := range b.tasks.All() {
-			if !seen[t.Queue] {
-				seen[t.Queue] = true
-				queues = append(queues, t.Queue)
-			}
-		}
-	}
-	if len(queues) == 0 {
-		queues = []string{"default"}
-	}
-	conc := opts.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	grace := opts.Grace
-	if grace <= 0 {
-		grace = backends.DefaultGrace
-	}
+	queues := b.tasks.WorkerQueues(opts, "default")
+	opts = opts.WithDefaults(DefaultConcurrency)
+	conc, grace := opts.Concurrency, opts.Grace
 	var workers []worker.Worker
 	stopAll := func() {
 		for _, w := range workers {
