@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"taskhost.dev/backends"
+	"taskhost.dev/backends/internal/redisflow"
 )
 
 // A workflow lives in the hash taskhost:celery:wf:ID (name, definition,
@@ -20,19 +21,6 @@ import (
 // taskhost_workflow. Its end is published on the hash's own name.
 
 const wfPrefix = "taskhost:celery:wf:"
-
-// stepDone records a step's output and counts its stage down, once per
-// step however often it runs. It returns the stage's pending count, or -1
-// when the workflow is no longer running.
-var stepDone = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
-local step = ARGV[1] .. ':' .. ARGV[2]
-if redis.call('SADD', KEYS[2], step) == 1 then
-	redis.call('HSET', KEYS[1], 'out:' .. step, ARGV[3])
-	return redis.call('HINCRBY', KEYS[1], 'pending:' .. ARGV[1], -1)
-end
-return tonumber(redis.call('HGET', KEYS[1], 'pending:' .. ARGV[1]))
-`)
 
 // sendStage pushes a stage's messages once: the marker sent:STAGE and the
 // messages go in one step. ARGV: stage, now, expiry (s), pending count,
@@ -113,33 +101,10 @@ func (b *backend) sendStage(ctx context.Context, wf *backends.Workflow, id strin
 // next stage or finishes the workflow.
 func (b *backend) advance(ctx context.Context, ref *wfRef, out json.RawMessage) error {
 	key := wfPrefix + ref.ID
-	pending, err := stepDone.Run(ctx, b.broker, []string{key, key + ":done"}, ref.Stage, ref.Index, string(out)).Int()
-	if err != nil || pending != 0 {
-		return err // -1: failed or gone; > 0: the stage is still running
-	}
-	def, err := b.broker.HGet(ctx, key, "definition").Result()
-	if err != nil {
+	last, wf, value, err := redisflow.StepDone(ctx, b.broker, key, ref.Stage, ref.Index, out)
+	if err != nil || !last {
 		return err
 	}
-	var wf backends.Workflow
-	if err := json.Unmarshal([]byte(def), &wf); err != nil {
-		return err
-	}
-	n := len(wf.Stages[ref.Stage].Steps)
-	fields := make([]string, n)
-	for i := range fields {
-		fields[i] = fmt.Sprintf("out:%d:%d", ref.Stage, i)
-	}
-	vals, err := b.broker.HMGet(ctx, key, fields...).Result()
-	if err != nil {
-		return err
-	}
-	outputs := make([]json.RawMessage, n)
-	for i, v := range vals {
-		s, _ := v.(string)
-		outputs[i] = json.RawMessage(s)
-	}
-	value := backends.StageOutput(outputs)
 	if next := ref.Stage + 1; next < len(wf.Stages) {
 		return b.sendStage(ctx, &wf, ref.ID, next, value)
 	}

@@ -44,9 +44,12 @@
 // attempt and times come from the worker's record in its output or error;
 // a running task's from the REST API, which lags the engine by a moment.
 // Wait polls (every 5 ms for a quarter second, then slowing to 100 ms):
-// the SDK reports a run's end only on the handle its run call returned. A
-// delayed task between its schedule and its run (the REST API lists the run a few seconds later on a busy
-// engine) reads as pending in Wait, as not found in Result.
+// the SDK reports a run's end only on the handle its run call returned.
+// The engine records a run a moment after accepting it (seconds on a busy
+// engine), and the REST API lists a delayed task's run a few seconds after
+// its schedule is gone: an id the engine does not know yet reads as pending
+// in the Result of the process that submitted it, and Wait and WaitWorkflow
+// keep waiting for such an id for a minute before it counts as unknown.
 //
 // # Workflows
 //
@@ -56,8 +59,12 @@
 // workflow rule. Hatchet registers a DAG's steps with the workers that run
 // them when they start, and takes no new workflows on a started worker
 // (hatchet-dev/hatchet#1353), so workflows are declared before Work
-// (backends.DeclareWorkflows; host worker declares the manifest's). The
-// run's input carries the definition, which WorkflowResult reads back.
+// (backends.DeclareWorkflows; host worker declares the manifest's). A
+// client puts the DAG to the engine before its first run, as it does a
+// task's workflow (the engine drops, without a word, a run of a workflow it
+// does not know; found when a worker's registration lost that race under
+// load); the run then waits for a worker that declared it. The run's input
+// carries the definition, which WorkflowResult reads back.
 //
 // # Tasks added while a worker runs
 //

@@ -48,6 +48,44 @@ type backend struct {
 	declared map[string]bool              // task workflows this process put to the engine
 	flows    map[string]backends.Workflow // workflows declared with DeclareWorkflows, by name
 	workers  map[*worker]bool             // the running Work calls
+	recent   map[string]recentRun         // runs submitted here in the last recordLag
+}
+
+// recentRun is a run this process submitted: when, and its workflow.
+type recentRun struct {
+	at time.Time
+	wf *backends.Workflow
+}
+
+// submitted notes a run id handed out, so that Result reads it as pending
+// while the engine has not recorded it yet.
+func (b *backend) submitted(run string, wf *backends.Workflow) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if len(b.recent) >= 1024 {
+		for id, r := range b.recent {
+			if now.Sub(r.at) > recordLag {
+				delete(b.recent, id)
+			}
+		}
+	}
+	b.recent[run] = recentRun{at: now, wf: wf}
+}
+
+// recently reports whether this process submitted run within recordLag.
+func (b *backend) recently(run string) (recentRun, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r, ok := b.recent[run]
+	return r, ok && time.Since(r.at) < recordLag
+}
+
+// recentFlow returns the workflow of a run this process submitted within
+// recordLag, or nil.
+func (b *backend) recentFlow(run string) *backends.Workflow {
+	r, _ := b.recently(run)
+	return r.wf
 }
 
 // Open connects to the engine with the SDK's own environment
@@ -79,7 +117,7 @@ func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	return &backend{c: c, logger: logger, declared: map[string]bool{}, flows: map[string]backends.Workflow{}, workers: map[*worker]bool{}}, nil
+	return &backend{c: c, logger: logger, declared: map[string]bool{}, flows: map[string]backends.Workflow{}, workers: map[*worker]bool{}, recent: map[string]recentRun{}}, nil
 }
 
 func (b *backend) Engine() string { return Engine }
@@ -282,6 +320,7 @@ func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage
 	if err != nil {
 		return "", fmt.Errorf("hatchet: submit %q: %w", task, err)
 	}
+	b.submitted(ref.RunId, nil)
 	return ref.RunId, nil
 }
 
@@ -405,6 +444,9 @@ func (b *backend) Result(ctx context.Context, id string) (backends.TaskResult, e
 		return r, nil // a scheduled run, not yet started
 	}
 	d, err := b.details(ctx, run)
+	if _, ok := b.recently(run); ok && errors.Is(err, backends.ErrNotFound) {
+		return r, nil // submitted here, not recorded yet: pending
+	}
 	if err != nil {
 		return r, fmt.Errorf("hatchet: task %s: %w", id, err)
 	}
@@ -533,28 +575,12 @@ func statusOf(run rest.V1TaskStatus, t *rest.V1TaskSummary) backends.Status {
 }
 
 // Wait polls the run's state over gRPC: Hatchet's SDK tells of a run's
-// end only on the handle its run call returned, not by id. The poll
-// starts at 5 ms and slows to 100 ms. A run the engine has not recorded
-// yet (it records runs a moment after accepting them) is waited for up to
-// five seconds before it counts as unknown.
+// end only on the handle its run call returned, not by id. A run the
+// engine has not recorded yet is waited for (see unrecorded).
 func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, error) {
 	pause := poller()
 	seen := time.Now() // the last time the task was found
-	// missing says whether a not-found error is the engine not having
-	// recorded the run yet: within five seconds of the last sighting, or
-	// a minute for a delayed task, whose run the REST API lists some
-	// seconds after its schedule is gone when the engine is busy.
-	missing := func(err error) bool {
-		within := 5 * time.Second
-		if strings.HasPrefix(id, schedPrefix) {
-			within = time.Minute
-		}
-		if !errors.Is(err, backends.ErrNotFound) || time.Since(seen) >= within {
-			return false
-		}
-		_, perr := uuid.Parse(strings.TrimPrefix(id, schedPrefix))
-		return perr == nil
-	}
+	missing := func(err error) bool { return unrecorded(err, id, seen) }
 	pending := backends.TaskResult{ID: id, Engine: Engine, Status: backends.StatusPending}
 	return backends.WaitDone(ctx, func(ctx context.Context) (backends.TaskResult, backends.Status, error) {
 		run, _, err := b.runID(ctx, id)
@@ -580,6 +606,24 @@ func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, err
 		}
 		return r, r.Status, err
 	}, pause)
+}
+
+// recordLag is how long a run id may be unknown to the engine after it
+// was handed out: the engine records a run a moment after accepting it
+// (seconds when it is busy: a DAG's run took over 5 s in CI with every
+// test package running), and the REST API lists a delayed task's run some
+// seconds after its schedule is gone.
+const recordLag = time.Minute
+
+// unrecorded says whether a not-found error for id, last found (or
+// first asked for) at seen, may be the engine's lag rather than an
+// unknown id: Wait and WaitWorkflow keep waiting then.
+func unrecorded(err error, id string, seen time.Time) bool {
+	if !errors.Is(err, backends.ErrNotFound) || time.Since(seen) >= recordLag {
+		return false
+	}
+	_, perr := uuid.Parse(strings.TrimPrefix(id, schedPrefix))
+	return perr == nil
 }
 
 // poller returns the pause between two reads of a waiter: 5 ms for the

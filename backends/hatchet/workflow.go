@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hatchet-dev/hatchet/pkg/client/rest"
 	hatchet "github.com/hatchet-dev/hatchet/sdks/go"
 
@@ -52,32 +51,77 @@ func (b *backend) DeclareWorkflows(wfs ...backends.Workflow) error {
 // dagWorkflows builds the declared workflows' DAGs, their steps run by w.
 func (b *backend) dagWorkflows(w *worker) ([]hatchet.WorkflowBase, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	var out []hatchet.WorkflowBase
+	flows := make([]backends.Workflow, 0, len(b.flows))
 	for _, wf := range b.flows {
-		dag := b.c.NewWorkflow(dagName(wf.Name), hatchet.WithWorkflowDescription("taskhost workflow "+wf.Name))
-		var prev []*hatchet.Task
-		for i, st := range wf.Stages {
-			var cur []*hatchet.Task
-			for j, step := range st.Steps {
-				spec, err := b.spec(step.Task)
-				if err != nil {
-					return nil, fmt.Errorf("hatchet: workflow %q: %w", wf.Name, err)
-				}
-				opts := []hatchet.TaskOption{hatchet.WithRetries(spec.MaxRetries), hatchet.WithRetryBackoff(2, 60), hatchet.WithScheduleTimeout(scheduleTimeout)}
-				if spec.Timeout > 0 {
-					opts = append(opts, hatchet.WithExecutionTimeout(spec.Timeout))
-				}
-				if len(prev) > 0 {
-					opts = append(opts, hatchet.WithParents(prev...))
-				}
-				cur = append(cur, dag.NewTask(stepName(i, j), w.stepFn(spec, step, i, prev), opts...))
-			}
-			prev = cur
+		flows = append(flows, wf)
+	}
+	b.mu.Unlock()
+	var out []hatchet.WorkflowBase
+	for _, wf := range flows {
+		dag, err := b.buildDAG(wf, w)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, dag)
 	}
 	return out, nil
+}
+
+// buildDAG builds a workflow's DAG, its steps run by w (nil on a client,
+// which only puts the DAG to the engine).
+func (b *backend) buildDAG(wf backends.Workflow, w *worker) (*hatchet.Workflow, error) {
+	dag := b.c.NewWorkflow(dagName(wf.Name), hatchet.WithWorkflowDescription("taskhost workflow "+wf.Name))
+	var prev []*hatchet.Task
+	for i, st := range wf.Stages {
+		var cur []*hatchet.Task
+		for j, step := range st.Steps {
+			spec, err := b.spec(step.Task)
+			if err != nil {
+				return nil, fmt.Errorf("hatchet: workflow %q: %w", wf.Name, err)
+			}
+			opts := []hatchet.TaskOption{hatchet.WithRetries(spec.MaxRetries), hatchet.WithRetryBackoff(2, 60), hatchet.WithScheduleTimeout(scheduleTimeout)}
+			if spec.Timeout > 0 {
+				opts = append(opts, hatchet.WithExecutionTimeout(spec.Timeout))
+			}
+			if len(prev) > 0 {
+				opts = append(opts, hatchet.WithParents(prev...))
+			}
+			fn := func(hatchet.Context, wfInput) (output, error) {
+				return output{}, errors.New("a client's declaration ran")
+			}
+			if w != nil {
+				fn = w.stepFn(spec, step, i, prev)
+			}
+			cur = append(cur, dag.NewTask(stepName(i, j), fn, opts...))
+		}
+		prev = cur
+	}
+	return dag, nil
+}
+
+// putDAG puts a workflow's DAG to the engine from a client, once per
+// process and definition: the engine drops a run of a workflow it does
+// not know, and a worker that declared it may not have registered it yet.
+func (b *backend) putDAG(wf backends.Workflow) error {
+	def, _ := json.Marshal(normalize(wf))
+	key := "dag:" + string(def)
+	b.mu.Lock()
+	done := b.declared[key]
+	b.mu.Unlock()
+	if done {
+		return nil
+	}
+	dag, err := b.buildDAG(wf, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := b.c.NewWorker("taskhost-client", hatchet.WithWorkflows(dag)); err != nil {
+		return fmt.Errorf("declaring workflow %s: %w", dagName(wf.Name), err)
+	}
+	b.mu.Lock()
+	b.declared[key] = true
+	b.mu.Unlock()
+	return nil
 }
 
 // stepFn runs one step of a DAG: its input is the workflow's input (first
@@ -119,8 +163,10 @@ func (w *worker) stepFn(spec backends.TaskSpec, step backends.Step, stage int, p
 	}
 }
 
-// SubmitWorkflow implements backends.Workflows: it runs the workflow's
-// DAG, which a worker must have declared.
+// SubmitWorkflow implements backends.Workflows: it puts the workflow's
+// DAG to the engine (once per process and definition: the engine drops,
+// without a word, a run of a workflow it does not know) and runs it; the
+// run waits for a worker that declared the workflow.
 func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
 	if err := backends.CheckWorkflow(wf, input, func(t string) error { _, err := b.spec(t); return err }); err != nil {
 		return "", fmt.Errorf("hatchet: %w", err)
@@ -131,7 +177,13 @@ func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, inpu
 	if ok && !reflect.DeepEqual(normalize(declared), normalize(wf)) {
 		return "", fmt.Errorf("hatchet: workflow %q differs from the one declared to this process's workers; Hatchet runs the declared DAG, so restart the workers with the new definition", wf.Name)
 	}
+	if err := b.putDAG(wf); err != nil {
+		return "", fmt.Errorf("hatchet: submit workflow %q: %w", wf.Name, err)
+	}
 	ref, err := b.c.RunNoWait(ctx, dagName(wf.Name), wfInput{Input: input, Definition: wf})
+	if err == nil {
+		b.submitted(ref.RunId, &wf)
+	}
 	if err != nil {
 		if strings.Contains(strings.ToLower(err.Error()), "not found") {
 			return "", fmt.Errorf("hatchet: workflow %q is not known to the engine: a worker declares it when it starts ([[workflow]] in the manifest; backends.DeclareWorkflows before Work): %w", wf.Name, err)
@@ -162,6 +214,17 @@ func normalize(wf backends.Workflow) backends.Workflow {
 func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.WorkflowResult, error) {
 	res := backends.WorkflowResult{ID: id, Engine: Engine}
 	details, err := b.details(ctx, id)
+	if errors.Is(err, backends.ErrNotFound) {
+		if wf := b.recentFlow(id); wf != nil { // submitted here, not recorded yet
+			res.Workflow, res.Status = wf.Name, backends.StatusPending
+			for i, st := range wf.Stages {
+				for j, s := range st.Steps {
+					res.Steps = append(res.Steps, backends.StepResult{Stage: i, Index: j, Task: s.Task, Status: backends.StatusPending})
+				}
+			}
+			return res, nil
+		}
+	}
 	if err != nil {
 		return res, fmt.Errorf("hatchet: workflow %s: %w", id, err)
 	}
@@ -233,10 +296,8 @@ func (b *backend) WaitWorkflow(ctx context.Context, id string) (backends.Workflo
 	start := time.Now()
 	return backends.WaitDone(ctx, func(ctx context.Context) (backends.WorkflowResult, backends.Status, error) {
 		r, err := b.WorkflowResult(ctx, id)
-		if errors.Is(err, backends.ErrNotFound) && time.Since(start) < 5*time.Second {
-			if _, perr := uuid.Parse(id); perr == nil {
-				return r, backends.StatusPending, nil // not recorded yet
-			}
+		if unrecorded(err, id, start) {
+			return r, backends.StatusPending, nil // not recorded yet
 		}
 		return r, r.Status, err
 	}, poller())
