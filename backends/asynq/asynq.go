@@ -249,12 +249,16 @@ func (b *backend) resultOf(id string, info *asynq.TaskInfo, times map[string]str
 		r.Attempts++
 		r.Status = backends.StatusRunning
 		if times["done"] == strconv.Itoa(r.Attempts) { // the handler has returned; asynq is about to record it
-			if e := times["error"]; e != "" {
-				r.Status, r.Error = backends.StatusFailed, backends.DecodeTaskError(e)
-			} else {
-				r.Status = backends.StatusSucceeded
-				r.Output = backends.CompactJSON(info.Result)
+			switch {
+			case times["error"] != "":
+				r.Status, r.Error = backends.StatusFailed, backends.DecodeTaskError(times["error"])
+			case times["has_output"] == "1":
+				r.Status, r.Output = backends.StatusSucceeded, backends.CompactJSON([]byte(times["output"]))
+			case len(info.Result) > 0:
+				r.Status, r.Output = backends.StatusSucceeded, backends.CompactJSON(info.Result)
 			}
+			// Else the task info was read before the output was written:
+			// still running, as far as this read can tell.
 		}
 	case asynq.TaskStateRetry:
 		r.Status = backends.StatusRetrying

@@ -130,7 +130,7 @@ const maxRecordedOutput = 64 << 10
 // Result reads the outcome from here.
 func (b *backend) record(ctx context.Context, id, task string, env *envelope, attempt int, started time.Time, final bool, errText string, out []byte) {
 	key := timesPrefix + id
-	pipe := b.rc.Pipeline()
+	pipe := b.rc.TxPipeline() // one step: a reader sees the whole record or none of it
 	pipe.HSet(ctx, key, "started_at", started.UTC().Format(time.RFC3339Nano), "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
 	if final {
 		// With a small output the record is the whole result, which Wait
