@@ -168,6 +168,13 @@ type Classified interface {
 	IsRetryable() bool
 }
 
+// Pinger is implemented by backends that check that their engine answers
+// with a call of its own; health probes use it where a Result of an
+// unknown id would not reach the engine.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // WebUI is implemented by backends whose engine has a web UI that the
 // worker can serve beside its health endpoints (host worker --ui).
 type WebUI interface {

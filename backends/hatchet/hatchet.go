@@ -647,4 +647,13 @@ func poller() func(context.Context) error {
 	}
 }
 
+// Ping implements backends.Pinger: it asks the engine its version (a
+// Result of an id that is not a UUID never reaches the engine).
+func (b *backend) Ping(ctx context.Context) error {
+	if _, err := b.c.GetEngineVersion(ctx); err != nil {
+		return fmt.Errorf("hatchet: the engine does not answer: %w", err)
+	}
+	return nil
+}
+
 func (b *backend) Close() error { return b.c.Close(context.Background()) }

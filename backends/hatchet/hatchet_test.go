@@ -147,3 +147,15 @@ func TestHeartbeatRefreshesTimeout(t *testing.T) {
 		t.Errorf("a silent task running past its 3s timeout: %+v; want it timed out by the engine", r)
 	}
 }
+
+// TestPing: the health probe's call reaches the engine.
+func TestPing(t *testing.T) {
+	b, _ := open(t, "ping")
+	p, ok := b.(backends.Pinger)
+	if !ok {
+		t.Fatal("the hatchet backend is not a backends.Pinger")
+	}
+	if err := p.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

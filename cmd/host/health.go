@@ -21,13 +21,19 @@ type check struct {
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// probeEngine checks that the engine answers: it asks for a task id that
-// cannot exist and expects "not found".
+// probeEngine checks that the engine answers: it pings it
+// (backends.Pinger), or asks for a task id that cannot exist and expects
+// "not found".
 func probeEngine(ctx context.Context, b backends.Backend) check {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := b.Result(ctx, "999999999999")
+	var err error
+	if p, ok := b.(backends.Pinger); ok {
+		err = p.Ping(ctx)
+	} else {
+		_, err = b.Result(ctx, "999999999999")
+	}
 	c := check{Name: "engine", OK: err == nil || errors.Is(err, backends.ErrNotFound), Duration: time.Since(start)}
 	c.Message = fmt.Sprintf("%s answered in %s", b.Engine(), c.Duration.Round(time.Microsecond))
 	if !c.OK {
