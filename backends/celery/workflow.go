@@ -148,30 +148,10 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.Workf
 	if len(h) == 0 || h["definition"] == "" {
 		return res, fmt.Errorf("celery: workflow %s: %w", id, backends.ErrNotFound)
 	}
-	var wf backends.Workflow
-	if err := json.Unmarshal([]byte(h["definition"]), &wf); err != nil {
-		return res, fmt.Errorf("celery: workflow %s: its stored definition does not decode: %w", id, err)
+	if err := redisflow.FillResult(&res, h, func(id string) (backends.TaskResult, error) { return b.Result(ctx, id) }); err != nil {
+		return res, fmt.Errorf("celery: %w", err)
 	}
-	res.Workflow = h["name"]
-	res.Status = backends.Status(h["status"])
-	if h["status"] == "running" {
-		res.Status = backends.StatusRunning
-	}
-	res.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, h["created_at"])
-	res.FinishedAt, _ = time.Parse(time.RFC3339Nano, h["finished_at"])
-	if out, ok := h["output"]; ok {
-		res.Output = backends.CompactJSON([]byte(out))
-	}
-	if e, ok := h["error"]; ok {
-		res.Error = backends.DecodeTaskError(e)
-	}
-	res.Steps, err = backends.StepResults(wf, res.Status, h["error"],
-		func(stage, index int) (string, bool) {
-			id, ok := h[fmt.Sprintf("task:%d:%d", stage, index)]
-			return id, ok
-		},
-		func(id string) (backends.TaskResult, error) { return b.Result(ctx, id) })
-	return res, err
+	return res, nil
 }
 
 // WaitWorkflow implements backends.Workflows.

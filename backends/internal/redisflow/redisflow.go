@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -59,4 +60,34 @@ func StepDone(ctx context.Context, rc redis.Cmdable, key string, stage, index in
 		outputs[i] = json.RawMessage(s)
 	}
 	return true, wf, backends.StageOutput(outputs), nil
+}
+
+// FillResult fills res from a workflow's hash h (name, definition,
+// status, created_at, finished_at, output, error, the steps' task ids
+// "task:STAGE:INDEX"), reading each step's task with result.
+func FillResult(res *backends.WorkflowResult, h map[string]string, result func(id string) (backends.TaskResult, error)) error {
+	var wf backends.Workflow
+	if err := json.Unmarshal([]byte(h["definition"]), &wf); err != nil {
+		return fmt.Errorf("workflow %s: its stored definition does not decode: %w", res.ID, err)
+	}
+	res.Workflow = h["name"]
+	res.Status = backends.Status(h["status"])
+	if h["status"] == "running" {
+		res.Status = backends.StatusRunning
+	}
+	res.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, h["created_at"])
+	res.FinishedAt, _ = time.Parse(time.RFC3339Nano, h["finished_at"])
+	if out, ok := h["output"]; ok {
+		res.Output = backends.CompactJSON([]byte(out))
+	}
+	if e, ok := h["error"]; ok {
+		res.Error = backends.DecodeTaskError(e)
+	}
+	var err error
+	res.Steps, err = backends.StepResults(wf, res.Status, h["error"],
+		func(stage, index int) (string, bool) {
+			id, ok := h[fmt.Sprintf("task:%d:%d", stage, index)]
+			return id, ok
+		}, result)
+	return err
 }
