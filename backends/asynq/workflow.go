@@ -2,8 +2,6 @@ package asynq
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -19,16 +17,6 @@ import (
 
 const wfPrefix = "taskhost:wf:"
 
-func newWorkflowID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return "wf_" + hex.EncodeToString(b)
-}
-
-func stepTaskID(id string, stage, index int) string {
-	return fmt.Sprintf("%s_%d_%d", id, stage, index)
-}
-
 func nowText() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // SubmitWorkflow implements backends.Workflows.
@@ -37,7 +25,7 @@ func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, inpu
 		return "", fmt.Errorf("asynq: %w", err)
 	}
 	def, _ := json.Marshal(wf)
-	id := newWorkflowID()
+	id := redisflow.NewID()
 	key := wfPrefix + id
 	if err := b.rc.HSet(ctx, key, "name", wf.Name, "definition", string(def), "status", "running", "stage", 0,
 		"pending:0", len(wf.Stages[0].Steps), "created_at", nowText()).Err(); err != nil {
@@ -62,7 +50,7 @@ func (b *backend) enqueueStage(ctx context.Context, wf *backends.Workflow, id st
 		if err != nil {
 			return err
 		}
-		tid := stepTaskID(id, stage, i)
+		tid := redisflow.StepTaskID(id, stage, i)
 		taskID, err := b.enqueue(ctx, spec, in, backends.SubmitOptions{}, tid, &wfRef{ID: id, Stage: stage, Index: i})
 		if err != nil {
 			return err

@@ -2,8 +2,6 @@ package celery
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -43,23 +41,13 @@ end
 return 1
 `)
 
-func newWorkflowID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return "wf_" + hex.EncodeToString(b)
-}
-
-func stepTaskID(id string, stage, index int) string {
-	return fmt.Sprintf("%s_%d_%d", id, stage, index)
-}
-
 // SubmitWorkflow implements backends.Workflows.
 func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
 	if err := backends.CheckWorkflow(wf, input, func(t string) error { _, err := b.spec(t); return err }); err != nil {
 		return "", fmt.Errorf("celery: %w", err)
 	}
 	def, _ := json.Marshal(wf)
-	id := newWorkflowID()
+	id := redisflow.NewID()
 	key := wfPrefix + id
 	p := b.broker.TxPipeline()
 	p.HSet(ctx, key, "name", wf.Name, "definition", string(def), "status", "running", "created_at", nowText())
@@ -88,7 +76,7 @@ func (b *backend) sendStage(ctx context.Context, wf *backends.Workflow, id strin
 		if err != nil {
 			return err
 		}
-		m, err := b.submission(spec, in, backends.SubmitOptions{}, stepTaskID(id, stage, i), &wfRef{ID: id, Stage: stage, Index: i})
+		m, err := b.submission(spec, in, backends.SubmitOptions{}, redisflow.StepTaskID(id, stage, i), &wfRef{ID: id, Stage: stage, Index: i})
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,8 @@ package redisflow
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -14,6 +16,19 @@ import (
 
 	"taskhost.dev/backends"
 )
+
+// NewID returns a new workflow id, "wf_" and 24 hex digits.
+func NewID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return "wf_" + hex.EncodeToString(b)
+}
+
+// StepTaskID is the task id of a workflow's step: derived from the
+// workflow, stage and index, so that sending a stage twice is detectable.
+func StepTaskID(id string, stage, index int) string {
+	return fmt.Sprintf("%s_%d_%d", id, stage, index)
+}
 
 // stepDone records a step's output and counts its stage down, once per
 // step however often it runs. It returns the stage's pending count, or -1
