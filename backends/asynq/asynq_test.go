@@ -59,9 +59,17 @@ func TestReadByAsynqInspector(t *testing.T) {
 	}
 	insp := asynq.NewInspector(opt)
 	defer insp.Close()
-	info, err := insp.GetTaskInfo(q, taskID)
-	if err != nil {
-		t.Fatal(err)
+	// Wait returns on the worker's record, written as the handler returns;
+	// asynq marks the task completed a moment later.
+	var info *asynq.TaskInfo
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		info, err = insp.GetTaskInfo(q, taskID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State == asynq.TaskStateCompleted || time.Since(start) > 10*time.Second {
+			break
+		}
 	}
 	if info.Type != "shout" || info.State != asynq.TaskStateCompleted || string(info.Result) != `{"TEXT":"HI"}` || !strings.Contains(string(info.Payload), `"input":{"text":"hi"}`) {
 		t.Errorf("asynq.Inspector sees %+v (result %s, payload %s)", info, info.Result, info.Payload)
