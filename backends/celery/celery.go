@@ -185,9 +185,9 @@ func nowText() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // outgoing is a message ready to push.
 type outgoing struct {
-	id, queue string
-	list      string
-	raw       []byte
+	id, task, queue string
+	list            string
+	raw             []byte
 }
 
 // newMessage builds the protocol v2 message of one call of task on queue.
@@ -224,7 +224,7 @@ func (b *backend) newMessage(h headers, queue string, priority int, bd body) (ou
 		},
 	}
 	out, err := json.Marshal(env)
-	return outgoing{id: h.ID, queue: queue, list: priorityList(queue, priority), raw: out}, err
+	return outgoing{id: h.ID, task: h.Task, queue: queue, list: priorityList(queue, priority), raw: out}, err
 }
 
 // repr is argsrepr/kwargsrepr: the JSON text, cut at 1 KiB.
@@ -290,7 +290,7 @@ func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage
 			return existing, nil
 		}
 	}
-	if err := b.enqueue(ctx, spec.Name, m); err != nil {
+	if err := b.enqueue(ctx, m); err != nil {
 		return "", fmt.Errorf("celery: submit %q: %w", task, err)
 	}
 	return m.id, nil
@@ -298,10 +298,10 @@ func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage
 
 // enqueue records and pushes messages built by submission, in one
 // transaction.
-func (b *backend) enqueue(ctx context.Context, task string, msgs ...outgoing) error {
+func (b *backend) enqueue(ctx context.Context, msgs ...outgoing) error {
 	rec := b.broker.TxPipeline()
 	for _, m := range msgs {
-		rec.HSet(ctx, recordKey(m.id), "task", task, "queue", m.queue, "enqueued_at", nowText(), "state", string(backends.StatusPending))
+		rec.HSet(ctx, recordKey(m.id), "task", m.task, "queue", m.queue, "enqueued_at", nowText(), "state", string(backends.StatusPending))
 		rec.Expire(ctx, recordKey(m.id), b.expires)
 	}
 	push(ctx, rec, msgs...)

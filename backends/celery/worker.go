@@ -615,13 +615,7 @@ func (w *worker) finish(bg context.Context, d *delivery, state string, result js
 	p.Expire(bg, rk, b.expires)
 	for _, m := range next {
 		rec := recordKey(m.id)
-		var t struct {
-			Headers struct {
-				Task string `json:"task"`
-			} `json:"headers"`
-		}
-		json.Unmarshal(m.raw, &t)
-		p.HSetNX(bg, rec, "task", t.Headers.Task)
+		p.HSetNX(bg, rec, "task", m.task)
 		p.HSetNX(bg, rec, "queue", m.queue)
 		p.HSetNX(bg, rec, "enqueued_at", nowText())
 		p.HSetNX(bg, rec, "state", string(backends.StatusPending))

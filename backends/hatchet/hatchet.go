@@ -126,13 +126,14 @@ func (b *backend) Engine() string { return Engine }
 // with the engine to serve new or changed ones (Hatchet takes no new
 // workflows on a started worker, hatchet-dev/hatchet#1353).
 func (b *backend) Register(tasks ...backends.TaskSpec) error {
-	changed := false
+	// With nothing registered, Spec accepts any name: every task is new.
+	changed := len(b.tasks.All()) == 0 && len(tasks) > 0
 	for _, t := range tasks {
 		old, err := b.tasks.Spec(t.Name, DefaultQueue)
 		if t.Queue == "" {
 			t.Queue = DefaultQueue
 		}
-		if err != nil || old != t || len(b.tasks.All()) == 0 {
+		if err != nil || old != t {
 			changed = true
 		}
 	}
@@ -228,18 +229,30 @@ func (b *backend) taskWorkflow(spec backends.TaskSpec, queue string, fn func(ctx
 // queue: a worker that is not started registers its workflows and
 // nothing else.
 func (b *backend) declare(spec backends.TaskSpec, queue string) error {
-	name := workflowName(spec.Name, queue)
+	return b.putOnce(workflowName(spec.Name, queue), workflowName(spec.Name, queue), func() (hatchet.WorkflowBase, error) {
+		return b.taskWorkflow(spec, queue, nil), nil
+	})
+}
+
+// putOnce puts the workflow build makes to the engine, once per process
+// and key: a worker that is not started registers its workflows and
+// nothing else.
+func (b *backend) putOnce(key, name string, build func() (hatchet.WorkflowBase, error)) error {
 	b.mu.Lock()
-	done := b.declared[name]
+	done := b.declared[key]
 	b.mu.Unlock()
 	if done {
 		return nil
 	}
-	if _, err := b.c.NewWorker("taskhost-client", hatchet.WithWorkflows(b.taskWorkflow(spec, queue, nil))); err != nil {
+	wf, err := build()
+	if err != nil {
+		return err
+	}
+	if _, err := b.c.NewWorker("taskhost-client", hatchet.WithWorkflows(wf)); err != nil {
 		return fmt.Errorf("declaring workflow %s: %w", name, err)
 	}
 	b.mu.Lock()
-	b.declared[name] = true
+	b.declared[key] = true
 	b.mu.Unlock()
 	return nil
 }

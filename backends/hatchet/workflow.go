@@ -104,24 +104,9 @@ func (b *backend) buildDAG(wf backends.Workflow, w *worker) (*hatchet.Workflow, 
 // not know, and a worker that declared it may not have registered it yet.
 func (b *backend) putDAG(wf backends.Workflow) error {
 	def, _ := json.Marshal(normalize(wf))
-	key := "dag:" + string(def)
-	b.mu.Lock()
-	done := b.declared[key]
-	b.mu.Unlock()
-	if done {
-		return nil
-	}
-	dag, err := b.buildDAG(wf, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := b.c.NewWorker("taskhost-client", hatchet.WithWorkflows(dag)); err != nil {
-		return fmt.Errorf("declaring workflow %s: %w", dagName(wf.Name), err)
-	}
-	b.mu.Lock()
-	b.declared[key] = true
-	b.mu.Unlock()
-	return nil
+	return b.putOnce("dag:"+string(def), dagName(wf.Name), func() (hatchet.WorkflowBase, error) {
+		return b.buildDAG(wf, nil)
+	})
 }
 
 // stepFn runs one step of a DAG: its input is the workflow's input (first
