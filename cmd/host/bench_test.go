@@ -17,6 +17,8 @@ import (
 	"taskhost.dev/host"
 	"taskhost.dev/internal/testdb"
 	"taskhost.dev/internal/testplugins"
+	_ "taskhost.dev/plugins/core/basic_operations/tasks"
+	"taskhost.dev/sdk"
 )
 
 // benchEngines are the River databases the end-to-end benchmarks run on.
@@ -89,24 +91,10 @@ func latencyP50(b *testing.B, n int, one func() error) float64 {
 	return float64(lat[len(lat)/2].Microseconds()) / 1000
 }
 
-// nativeHandler does what the core echo and add tasks do, in Go.
+// nativeHandler runs the core plugin basic_operations' own task code (its
+// package tasks, with the same easyjson codecs), compiled as native Go.
 var nativeHandler = backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
-	switch t.Name {
-	case "echo":
-		if !json.Valid(t.Input) {
-			return nil, fmt.Errorf("bad input")
-		}
-		return append(json.RawMessage(nil), t.Input...), nil
-	case "add":
-		var in struct{ A, B *float64 }
-		if err := json.Unmarshal(t.Input, &in); err != nil || in.A == nil || in.B == nil {
-			return nil, fmt.Errorf("bad input")
-		}
-		return json.Marshal(struct {
-			Sum float64 `json:"sum"`
-		}{*in.A + *in.B})
-	}
-	return nil, fmt.Errorf("unknown task %s", t.Name)
+	return sdk.Call(t.Name, t.Input)
 })
 
 // submitN submits n tasks from 8 goroutines, input(i) being the i-th
