@@ -39,6 +39,8 @@ func TestTaskFailures(t *testing.T) {
 	}{
 		{"fail", `{"message":"nope"}`, abi.KindFailed, false, "nope"},
 		{"add", `{"a":1}`, abi.KindBadInput, false, `needs two numbers`},
+		{"add", `{"a":null,"b":1}`, abi.KindBadInput, false, `needs two numbers`},
+		{"add", `null`, abi.KindBadInput, false, `needs two numbers`},
 		{"add", `{"a":"x","b":1}`, abi.KindBadInput, false, "decoding input"},
 		{"add", `not json`, abi.KindBadInput, false, "not a valid JSON document"},
 		{"no_such_task", `{}`, abi.KindUnknownTask, false, "known tasks: add,"},

@@ -81,18 +81,16 @@ func decode(input []byte, v any) error {
 }
 
 // encoder returns how a task's result of type O is encoded: with its own
-// MarshalJSON when O or *O has one, else with encoding/json. A type that
-// can be nil (a pointer, a map...) always goes through encoding/json, which
-// writes a nil value as null without calling the method.
+// MarshalJSON when O or *O has one, else with encoding/json. The method is
+// called through *O (whose method set has O's too), so that the result is
+// not copied into an interface. A type that can be nil (a pointer, a
+// map...) always goes through encoding/json, which writes a nil value as
+// null without calling the method.
 func encoder[O any]() func(*O) ([]byte, error) {
-	var zero O
 	switch reflect.TypeFor[O]().Kind() {
 	case reflect.Pointer, reflect.Interface, reflect.Map, reflect.Slice, reflect.Func, reflect.Chan:
 	default:
-		if _, ok := any(zero).(json.Marshaler); ok {
-			return func(v *O) ([]byte, error) { return any(*v).(json.Marshaler).MarshalJSON() }
-		}
-		if _, ok := any(&zero).(json.Marshaler); ok {
+		if _, ok := any(new(O)).(json.Marshaler); ok {
 			return func(v *O) ([]byte, error) { return any(v).(json.Marshaler).MarshalJSON() }
 		}
 	}
