@@ -44,12 +44,23 @@ func (inst *instance) ExtismState() *extism.State { return &inst.st }
 
 func (inst *instance) timeout() { inst.cc.Cancel(context.DeadlineExceeded) }
 
-// sleep is the guest's nanosleep: it returns early when the call ends.
+// sleep is the guest's nanosleep: it returns early when the call ends, and
+// at the call's deadline, which it enforces.
 func (inst *instance) sleep(ns int64) {
-	t := time.NewTimer(time.Duration(ns))
+	if !inst.cc.Watch() {
+		return
+	}
+	d, late := time.Duration(ns), false
+	if rem := time.Until(inst.st.Deadline); rem < d {
+		d, late = max(rem, 0), true
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
+		if late {
+			inst.cc.Cancel(context.DeadlineExceeded)
+		}
 	case <-inst.cc.Done():
 	}
 }
@@ -76,16 +87,23 @@ func (inst *instance) close() {
 // callRaw calls fn with input and returns the output, aliased into the
 // instance's memory (valid until the next call), or a *TaskError.
 func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName string, input []byte, timeout time.Duration) ([]byte, error) {
-	if err := inst.st.BeginCall(input, time.Now().Add(timeout)); err != nil {
+	deadline := time.Now().Add(timeout)
+	if err := inst.st.BeginCall(input, deadline); err != nil {
 		return nil, inst.fail(abi.KindBadInput, fmt.Sprintf("input of %d bytes does not fit the plugin's max_memory of %s", len(input), inst.p.Limits.MaxMemory), false, nil)
 	}
 	inst.fsViolation = ""
 	inst.output.Reset()
-	inst.cc.Begin(ctx)
-	inst.timer.Reset(timeout)
+	// A metered guest's yield enforces the deadline and the caller's
+	// cancellation (see CallContext.Begin); wazero's own checks, for a
+	// module the meter could not rewrite, need the context done on time.
+	watch := !inst.p.metered
+	inst.cc.Begin(ctx, deadline, watch)
+	if watch {
+		inst.timer.Reset(timeout)
+	}
 	inst.stack = [2]uint64{}
 	err := fn.CallWithStack(inst.cc, inst.stack[:])
-	fired := !inst.timer.Stop()
+	fired := watch && !inst.timer.Stop()
 	inst.cc.End()
 	if inst.output.Len() > 0 {
 		inst.log(ctx, slog.LevelDebug, "plugin output: "+inst.output.String())

@@ -10,6 +10,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"taskhost.dev/host/internal/extism"
 	"taskhost.dev/host/internal/meter"
 )
 
@@ -34,9 +35,14 @@ func instantiateMeter(ctx context.Context, rt wazero.Runtime) error {
 	return err
 }
 
-// yield() -> i32: stops the guest if its call is done, else refuels it.
+// yield() -> i32: stops the guest if its call is done (its caller gave up
+// or its deadline passed: this is where a metered call's timeout is
+// enforced), else refuels it.
 // Being Go, it is also where the scheduler can preempt a busy guest.
 func yield(ctx context.Context, _ api.Module, stack []uint64) {
+	if cc, ok := ctx.(*extism.CallContext); ok && !cc.Watch() {
+		panic(errStopped)
+	}
 	select {
 	case <-ctx.Done():
 		panic(errStopped)

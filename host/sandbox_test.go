@@ -138,6 +138,24 @@ func TestCallerCancel(t *testing.T) {
 	}
 }
 
+// TestCallerCancelInterruptsSleep: a metered call is linked to its
+// caller's context only once the guest blocks or yields; a sleeping guest
+// still wakes when the caller gives up.
+func TestCallerCancelInterruptsSleep(t *testing.T) {
+	h := loadHostile(t, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := h.Run(ctx, "sleep", []byte(`{"ms":5000}`), host.Invocation{Timeout: 10 * time.Second})
+	took := time.Since(start)
+	if te, ok := host.AsTaskError(err); !ok || te.Kind != abi.KindCanceled {
+		t.Fatalf("got %v, want a cancellation", err)
+	}
+	if took > time.Second {
+		t.Errorf("a call canceled after 100ms took %s", took)
+	}
+}
+
 // TestSpinningGuestLetsGCRun: a guest in a busy loop must not hold up the
 // host's garbage collector, whose stop-the-world phase waits for every
 // goroutine, the one running the guest included.

@@ -13,10 +13,11 @@ import (
 // wazero, whose runtime is then built with WithCloseOnContextDone). Once
 // Done has closed the instance must be discarded. One call at a time.
 type CallContext struct {
-	parent context.Context
-	env    Env
-	state  *State
-	done   chan struct{}
+	parent   context.Context
+	deadline time.Time
+	env      Env
+	state    *State
+	done     chan struct{}
 
 	mu  sync.Mutex
 	err error
@@ -32,12 +33,45 @@ func NewCallContext(env Env) *CallContext {
 	return c
 }
 
-// Begin starts a call made on behalf of parent: values are looked up in
-// parent, and Done closes when parent is done. End must follow.
-func (c *CallContext) Begin(parent context.Context) {
-	c.parent = parent
-	if parent.Done() != nil {
-		c.stopParent = context.AfterFunc(parent, c.cancelFromParent)
+// Begin starts a call made on behalf of parent that must end by deadline;
+// values are looked up in parent. With watch, Done closes as soon as parent
+// is done (and the caller arms a timer for the deadline). Without, nothing
+// watches parent or the deadline until Watch is called: by the meter's
+// yield, which a metered guest calls every few tens of microseconds of
+// guest code, and by host functions before they block. That spares a short
+// call the cost of linking its context to its parent's and of a timer.
+// End must follow.
+func (c *CallContext) Begin(parent context.Context, deadline time.Time, watch bool) {
+	c.parent, c.deadline = parent, deadline
+	if watch {
+		c.link()
+	}
+}
+
+// Watch ends the call (Cancel) if its parent is done or its deadline has
+// passed, links Done to the parent for the rest of the call, and reports
+// whether the call goes on. Only the goroutine making the call (a host
+// function, or the meter's yield) calls it.
+func (c *CallContext) Watch() bool {
+	if err := context.Cause(c.parent); err != nil {
+		c.Cancel(err)
+	} else if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		c.Cancel(context.DeadlineExceeded)
+	} else {
+		c.link()
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// link makes Done close when the parent is done, once per call.
+func (c *CallContext) link() {
+	if c.stopParent == nil && c.parent.Done() != nil {
+		c.stopParent = context.AfterFunc(c.parent, c.cancelFromParent)
 	}
 }
 

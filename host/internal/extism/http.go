@@ -78,6 +78,9 @@ func (s *State) httpRequest(ctx context.Context, reqOff, bodyOff uint64) uint64 
 		hctx, cancel = context.WithDeadline(hctx, s.Deadline)
 		defer cancel()
 	}
+	if cc, ok := ctx.(*CallContext); ok && !cc.Watch() {
+		s.trap("http_request: the call was stopped before the request")
+	}
 	defer context.AfterFunc(ctx, cancel)()
 	hreq, err := http.NewRequestWithContext(hctx, method, req.URL, body)
 	if err != nil {
