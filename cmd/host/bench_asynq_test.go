@@ -69,9 +69,10 @@ func BenchmarkAsynqEndToEnd(b *testing.B) {
 	} else {
 		b.Log("Debian's Celery is not installed (make celery): its rounds are skipped")
 	}
-	for range rounds {
+	rates := map[string][]float64{} // "task/impl": tasks/s, round by round
+	for round := range rounds {
 		for _, task := range []string{"add", "echo"} {
-			for _, impl := range impls {
+			for _, impl := range alternate(impls, round, "native", "wasm") {
 				b.Run(task+"/"+impl, func(b *testing.B) {
 					if err := rc.FlushDB(ctx).Err(); err != nil {
 						b.Fatal(err)
@@ -85,10 +86,24 @@ func BenchmarkAsynqEndToEnd(b *testing.B) {
 					default:
 						rate, p50 = benchCelery(b, celeryPools[impl], task)
 					}
+					rates[task+"/"+impl] = append(rates[task+"/"+impl], rate)
 					b.ReportMetric(rate, "tasks/s")
 					b.ReportMetric(p50, "p50-ms")
 				})
 			}
+		}
+	}
+	for _, task := range []string{"add", "echo"} {
+		logRatios(b, task+": wasm / native", rates[task+"/wasm"], rates[task+"/native"])
+		logRatios(b, task+": wasm / asynq alone", rates[task+"/wasm"], rates[task+"/asynq-native"])
+		if len(impls) > 3 {
+			best := make([]float64, rounds)
+			for _, impl := range impls[3:] {
+				for i, r := range rates[task+"/"+impl] {
+					best[i] = max(best[i], r)
+				}
+			}
+			logRatios(b, task+": wasm / Celery's best pool", rates[task+"/wasm"], best)
 		}
 	}
 }

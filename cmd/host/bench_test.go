@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,6 +63,45 @@ func benchWorker(b *testing.B, be backends.Backend, queue string, hd backends.Ha
 	go func() { done <- be.Work(ctx, backends.WorkerOptions{Queues: []string{queue}, Concurrency: 32}, hd) }()
 	runBatch(b, be, task, 50)
 	return func() { cancel(); <-done }
+}
+
+// alternate returns impls with a and b swapped in odd rounds, so that
+// neither of the two compared implementations always runs first.
+func alternate(impls []string, round int, a, b string) []string {
+	out := slices.Clone(impls)
+	if round%2 == 1 {
+		i, j := slices.Index(out, a), slices.Index(out, b)
+		if i >= 0 && j >= 0 {
+			out[i], out[j] = out[j], out[i]
+		}
+	}
+	return out
+}
+
+// logRatios prints num/den round by round (each pair measured seconds
+// apart, on the same machine load) and their median, the figure quoted in
+// docs/BENCHMARKS.md. It prints to stdout: go test shows no log of a
+// benchmark that has sub-benchmarks.
+func logRatios(b *testing.B, what string, num, den []float64) {
+	var rs []float64
+	for i := range min(len(num), len(den)) {
+		if den[i] > 0 {
+			rs = append(rs, num[i]/den[i])
+		}
+	}
+	if len(rs) == 0 {
+		return
+	}
+	line := make([]string, len(rs))
+	for i, r := range rs {
+		line[i] = fmt.Sprintf("%.2f", r)
+	}
+	sorted := slices.Sorted(slices.Values(rs))
+	med := sorted[len(sorted)/2]
+	if len(sorted)%2 == 0 {
+		med = (sorted[len(sorted)/2-1] + sorted[len(sorted)/2]) / 2
+	}
+	fmt.Printf("%s: %s: median %.2f (rounds: %s)\n", b.Name(), what, med, strings.Join(line, " "))
 }
 
 // oneTaskP50 runs n single tasks one after another (submit, then wait) and
