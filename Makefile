@@ -10,7 +10,7 @@ WASM    := $(addsuffix .wasm,$(PLUGINS))
 ENTERPRISE_WASM := $(patsubst plugins/enterprise/%/main.go,dist/enterprise/%.wasm,$(wildcard plugins/enterprise/*/main.go))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
-.PHONY: all build plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise build-enterprise plugins-polyglot clean FORCE
+.PHONY: all build generate plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise build-enterprise plugins-polyglot clean FORCE
 
 all: build plugins
 
@@ -81,6 +81,10 @@ test: tools services celery plugins
 ## test-unit: the quick loop: tests without the race detector
 test-unit: plugins
 	$(GO) test -count=1 ./...
+
+## generate: the core plugins' generated JSON codecs (easyjson, a tool in go.mod; a test checks they are current)
+generate:
+	$(GO) generate ./plugins/...
 
 ## bench: the benchmarks recorded in docs/BENCHMARKS.md
 bench: tools services celery
