@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // What engine adapters share: their task registry, how they store a task
@@ -203,6 +204,22 @@ func StepResults(wf Workflow, status Status, failedJSON string, taskID func(stag
 		}
 	}
 	return steps, nil
+}
+
+// Pause is the wait between two reads of a waiter: it returns after d, at a
+// notice on notice (true; a nil channel never has one), or with ctx's
+// error.
+func Pause(ctx context.Context, d time.Duration, notice <-chan struct{}) (noticed bool, err error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-notice:
+		return true, nil
+	case <-t.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }
 
 // WaitDone is the loop behind every adapter's Wait: read the state, and

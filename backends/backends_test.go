@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"taskhost.dev/backends"
 )
@@ -98,6 +99,30 @@ func TestCheckOptions(t *testing.T) {
 		err := backends.Config{Options: tc.opts}.CheckOptions("x", tc.known...)
 		if got := fmt.Sprint(err); (tc.want == "" && err != nil) || (tc.want != "" && got != tc.want) {
 			t.Errorf("CheckOptions(%v, %v) = %v, want %q", tc.opts, tc.known, err, tc.want)
+		}
+	}
+}
+
+func TestPause(t *testing.T) {
+	fired := make(chan struct{}, 1)
+	fired <- struct{}{}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		name        string
+		ctx         context.Context
+		d           time.Duration
+		notice      <-chan struct{}
+		wantNoticed bool
+		wantErr     error
+	}{
+		{"notice", context.Background(), time.Hour, fired, true, nil},
+		{"time", context.Background(), time.Millisecond, nil, false, nil},
+		{"canceled", canceled, time.Hour, nil, false, context.Canceled},
+	} {
+		noticed, err := backends.Pause(c.ctx, c.d, c.notice)
+		if noticed != c.wantNoticed || !errors.Is(err, c.wantErr) {
+			t.Errorf("%s: Pause = %v, %v; want %v, %v", c.name, noticed, err, c.wantNoticed, c.wantErr)
 		}
 	}
 }

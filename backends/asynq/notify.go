@@ -3,6 +3,8 @@ package asynq
 import (
 	"context"
 	"time"
+
+	"taskhost.dev/backends"
 )
 
 // publish announces that the task or workflow key is done.
@@ -40,17 +42,13 @@ func (b *backend) subscribe(key string) (wait func(context.Context) error, cance
 	// just after the handler that sent the notice returns.
 	interval := 100 * time.Millisecond
 	wait = func(ctx context.Context) error {
-		t := time.NewTimer(interval)
-		defer t.Stop()
-		select {
-		case <-ch:
+		noticed, err := backends.Pause(ctx, interval, ch)
+		if noticed {
 			interval = time.Millisecond
-		case <-t.C:
+		} else {
 			interval = min(2*interval, 100*time.Millisecond)
-		case <-ctx.Done():
-			return ctx.Err()
 		}
-		return nil
+		return err
 	}
 	cancel = func() {
 		b.wmu.Lock()

@@ -494,15 +494,8 @@ func (n *notifier) subscribe(ctx context.Context, channel string) (wait func(con
 	case <-ctx.Done():
 	}
 	wait = func(ctx context.Context) error {
-		t := time.NewTimer(pollInterval)
-		defer t.Stop()
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		return nil
+		_, err := backends.Pause(ctx, pollInterval, ch)
+		return err
 	}
 	cancel = func() {
 		n.mu.Lock()

@@ -646,17 +646,12 @@ func poller() func(context.Context) error {
 	interval := 5 * time.Millisecond
 	start := time.Now()
 	return func(ctx context.Context) error {
-		t := time.NewTimer(interval)
-		defer t.Stop()
+		d := interval
 		if time.Since(start) > 250*time.Millisecond {
 			interval = min(interval*3/2, 100*time.Millisecond)
 		}
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		_, err := backends.Pause(ctx, d, nil)
+		return err
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"taskhost.dev/backends"
 )
 
 // notifyChannel is the PostgreSQL channel on which workers announce
@@ -102,15 +104,8 @@ func (d *pgDB) subscribe(id string) (func(context.Context) error, func()) {
 	}
 	d.mu.Unlock()
 	wait := func(ctx context.Context) error {
-		t := time.NewTimer(100 * time.Millisecond)
-		defer t.Stop()
-		select {
-		case <-ch:
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		return nil
+		_, err := backends.Pause(ctx, 100*time.Millisecond, ch)
+		return err
 	}
 	cancel := func() {
 		d.mu.Lock()

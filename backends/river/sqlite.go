@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,7 +14,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
 
-	"log/slog"
+	"taskhost.dev/backends"
 )
 
 // DefaultSQLitePath is the database file used when no URL is given.
@@ -85,14 +86,9 @@ func (d *sqliteDB) notify(context.Context, *sql.Tx, string) error { return nil }
 func (d *sqliteDB) subscribe(string) (func(context.Context) error, func()) {
 	interval := 2 * time.Millisecond
 	return func(ctx context.Context) error {
-		t := time.NewTimer(interval)
-		defer t.Stop()
+		d := interval
 		interval = min(2*interval, 100*time.Millisecond)
-		select {
-		case <-t.C:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		_, err := backends.Pause(ctx, d, nil)
+		return err
 	}, func() {}
 }
