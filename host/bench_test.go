@@ -15,6 +15,8 @@ import (
 
 	"taskhost.dev/host"
 	"taskhost.dev/internal/testplugins"
+	_ "taskhost.dev/plugins/core/basic_operations/tasks"
+	"taskhost.dev/sdk"
 )
 
 // input200 is a 200-byte JSON task input.
@@ -25,6 +27,9 @@ var input200 = func() []byte {
 	}
 	return b
 }()
+
+// addInput is the core add task's input.
+var addInput = []byte(`{"a":1,"b":2}`)
 
 // timed runs fn b.N times and reports the median call time as p50-ns.
 func timed(b *testing.B, fn func() error) {
@@ -59,7 +64,9 @@ func nativeUppercase(in []byte) ([]byte, error) {
 // BenchmarkCall compares, for a 200-byte JSON task on a warm instance: the
 // task as native Go, through the host (pooled, with its timeout armed), and
 // through Extism's go-sdk (a warm instance, with a timeout) on the same
-// module: the Go core plugin (echo, uppercase) and a small C plugin (echo).
+// module: the Go core plugin (echo, uppercase, and add on {"a":1,"b":2},
+// whose native row runs the plugin's own task code with sdk.Call) and a
+// small C plugin (echo).
 // Run with: go test ./host -run '^$' -bench BenchmarkCall
 func BenchmarkCall(b *testing.B) {
 	ctx := context.Background()
@@ -74,12 +81,15 @@ func BenchmarkCall(b *testing.B) {
 	// JSON string, go-sdk's the raw text.
 	text200 := strings.Repeat("lorem ipsum dolor sit amet ", 8)[:200]
 	textJSON, _ := json.Marshal(text200)
-	for _, c := range []struct{ lang, task string }{{"go", "echo"}, {"go", "uppercase"}, {"c", "echo"}, {"rust", "count_vowels"}} {
+	for _, c := range []struct{ lang, task string }{{"go", "echo"}, {"go", "uppercase"}, {"go", "add"}, {"c", "echo"}, {"rust", "count_vowels"}} {
 		wasm, ok := modules[c.lang]
 		if !ok {
 			continue
 		}
 		in, sdkIn, extra := input200, input200, ""
+		if c.task == "add" {
+			in, sdkIn = addInput, addInput
+		}
 		if c.lang == "rust" {
 			in, sdkIn, extra = textJSON, []byte(text200), "input = \"text\"\n"
 		}
@@ -115,6 +125,9 @@ func BenchmarkCall(b *testing.B) {
 						}
 					}
 					_, err := json.Marshal(map[string]any{"count": n, "total": n, "vowels": "aeiouAEIOU"})
+					return err
+				case "add":
+					_, err := sdk.Call("add", addInput)
 					return err
 				case "echo":
 					if !json.Valid(input200) {

@@ -87,8 +87,7 @@ func (inst *instance) close() {
 // callRaw calls fn with input and returns the output, aliased into the
 // instance's memory (valid until the next call), or a *TaskError.
 func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName string, input []byte, timeout time.Duration) ([]byte, error) {
-	deadline := time.Now().Add(timeout)
-	if err := inst.st.BeginCall(input, deadline); err != nil {
+	if err := inst.st.BeginCall(input, time.Now().Add(timeout)); err != nil {
 		return nil, inst.fail(abi.KindBadInput, fmt.Sprintf("input of %d bytes does not fit the plugin's max_memory of %s", len(input), inst.p.Limits.MaxMemory), false, nil)
 	}
 	inst.fsViolation = ""
@@ -97,7 +96,7 @@ func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName strin
 	// cancellation (see CallContext.Begin); wazero's own checks, for a
 	// module the meter could not rewrite, need the context done on time.
 	watch := !inst.p.metered
-	inst.cc.Begin(ctx, deadline, watch)
+	inst.cc.Begin(ctx, watch)
 	if watch {
 		inst.timer.Reset(timeout)
 	}

@@ -13,11 +13,10 @@ import (
 // wazero, whose runtime is then built with WithCloseOnContextDone). Once
 // Done has closed the instance must be discarded. One call at a time.
 type CallContext struct {
-	parent   context.Context
-	deadline time.Time
-	env      Env
-	state    *State
-	done     chan struct{}
+	parent context.Context
+	env    Env
+	state  *State
+	done   chan struct{}
 
 	mu  sync.Mutex
 	err error
@@ -33,16 +32,16 @@ func NewCallContext(env Env) *CallContext {
 	return c
 }
 
-// Begin starts a call made on behalf of parent that must end by deadline;
-// values are looked up in parent. With watch, Done closes as soon as parent
-// is done (and the caller arms a timer for the deadline). Without, nothing
-// watches parent or the deadline until Watch is called: by the meter's
-// yield, which a metered guest calls every few tens of microseconds of
-// guest code, and by host functions before they block. That spares a short
-// call the cost of linking its context to its parent's and of a timer.
-// End must follow.
-func (c *CallContext) Begin(parent context.Context, deadline time.Time, watch bool) {
-	c.parent, c.deadline = parent, deadline
+// Begin starts a call made on behalf of parent, which must end by the
+// State's Deadline (set by BeginCall); values are looked up in parent.
+// With watch, Done closes as soon as parent is done (and the caller arms a
+// timer for the deadline). Without, nothing watches parent or the deadline
+// until Watch is called: by the meter's yield, which a metered guest calls
+// every few tens of microseconds of guest code, and by host functions
+// before they block. That spares a short call the cost of linking its
+// context to its parent's and of a timer. End must follow.
+func (c *CallContext) Begin(parent context.Context, watch bool) {
+	c.parent = parent
 	if watch {
 		c.link()
 	}
@@ -55,7 +54,7 @@ func (c *CallContext) Begin(parent context.Context, deadline time.Time, watch bo
 func (c *CallContext) Watch() bool {
 	if err := context.Cause(c.parent); err != nil {
 		c.Cancel(err)
-	} else if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+	} else if d := c.state.Deadline; !d.IsZero() && !time.Now().Before(d) {
 		c.Cancel(context.DeadlineExceeded)
 	} else {
 		c.link()
