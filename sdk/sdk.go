@@ -53,8 +53,8 @@ func Function(name string) Option { return func(m *abi.TaskMeta) { m.Function = 
 // reflection; the host checks that input and output are valid JSON either
 // way. Inside WebAssembly that is most of a small task's cost: generated
 // codecs (easyjson, as the core plugin basic_operations uses: see
-// docs/writing-plugins.md)
-// make a task like add several times faster than reflection.
+// docs/writing-plugins.md) make a task like add several times faster than
+// reflection.
 func Register[I, O any](name string, fn func(I) (O, error), opts ...Option) {
 	encode := encoder[O]()
 	run := func(input []byte) ([]byte, error) {
