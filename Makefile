@@ -10,17 +10,21 @@ WASM    := $(addsuffix .wasm,$(PLUGINS))
 ENTERPRISE_WASM := $(patsubst plugins/enterprise/%/main.go,dist/enterprise/%.wasm,$(wildcard plugins/enterprise/*/main.go))
 GOWASM  := GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 $(GO) build -buildmode=c-shared -trimpath -ldflags="-s -w"
 
-.PHONY: all build generate plugins pin services test test-unit test-race bench fuzz demo tools celery enterprise build-enterprise plugins-polyglot clean FORCE
+.PHONY: help all build generate plugins pin services test test-run test-scale test-unit test-race bench fuzz demo tools celery enterprise build-enterprise plugins-polyglot clean FORCE
 
 all: build plugins
 
-## build: the host binary, bin/host (pure Go, CGO_ENABLED=0)
-build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/host
+## help: this list of targets
+help:
+	@awk '/^## /{ l = substr($$0, 4); if (match(l, /^[a-z-]+: /)) printf "  %-18s %s\n", substr(l, 1, RLENGTH-2), substr(l, RLENGTH+1); else printf "  %-18s %s\n", "", l }' $(MAKEFILE_LIST)
 
-## plugins: every plugin under plugins/core and plugins/enterprise, then pin their sha256 in manifest.toml
+## build: the host binary, bin/host (pure Go, CGO_ENABLED=0)
+VERSION ?= $(shell git describe --always --dirty --tags 2>/dev/null || echo devel)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.Version=$(VERSION)" -o $(BIN) ./cmd/host
+
+## plugins: every plugin under plugins/core, and the host (tracked files stay as they are: no digest is written)
 plugins: $(WASM) build
-	./$(BIN) plugins pin
 
 plugins/%.wasm: FORCE
 	$(GOWASM) -o $@ ./plugins/$*
@@ -46,6 +50,7 @@ build-enterprise: enterprise
 ## services: the servers the tests use (Redis, PostgreSQL, a Temporal dev server, a hatchet-lite engine), started or
 ## installed when missing (the Temporal CLI and the Hatchet engine are built once into ~/.cache/taskhost/tools)
 services:
+	@command -v socat >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat >/dev/null; }
 	@./scripts/services.sh
 	@./scripts/temporal-up.sh >/dev/null
 	@./scripts/hatchet-up.sh >/dev/null
@@ -71,12 +76,23 @@ celery:
 		echo "installing python3-celery and python3-redis (benchmark baseline)"; \
 		(apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-celery python3-redis >/dev/null; }
 
-## test: vet, then every test with the race detector (the Celery interop tests need Debian's Celery: make celery)
+## test: vet, then every test with the race detector; the Temporal and Hatchet servers it started are stopped at
+## the end (KEEP_SERVICES=1 keeps them for the next run)
 test: tools services celery plugins
+	@status=0; $(MAKE) --no-print-directory test-run || status=$$?; \
+	if [ "$(KEEP_SERVICES)" != 1 ]; then ./scripts/temporal-down.sh; ./scripts/hatchet-down.sh; fi; exit $$status
+
+test-run:
 	$(GO) vet ./...
 	GOOS=wasip1 GOARCH=wasm $(GO) vet ./sdk/... ./plugins/...
-	TASKHOST_REQUIRE_CELERY=1 TASKHOST_REQUIRE_HATCHET=1 $(GO) test -race -count=1 -timeout 20m ./...
+	TASKHOST_REQUIRE_CELERY=1 TASKHOST_REQUIRE_HATCHET=1 $(GO) test -race -count=1 -timeout 40m ./...
 	./$(BIN) plugins verify
+
+## test-scale: the scale-and-faults harness: an engine, three workers and a client on a private network of network
+## namespaces, for every engine: throughput with 1 and 3 workers, kill -9, a worker cut off, an engine restart
+## (as root; make test runs its short form)
+test-scale: build services
+	TASKHOST_SCALE=full TASKHOST_SCALE_OUT=$(CURDIR)/scale-results.txt $(GO) test ./internal/scale -run TestScale -v -count=1 -timeout 90m
 
 ## test-unit: the quick loop: tests without the race detector
 test-unit: plugins
@@ -98,12 +114,13 @@ bench: tools services celery
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkHatchetEndToEnd -benchtime 1x -timeout 30m
 	$(GO) test ./cmd/host -run '^$$' -bench BenchmarkWorkerStart -benchtime 10x
 
-## fuzz: each fuzz target for FUZZTIME (default 3m)
+## fuzz: each fuzz target for FUZZTIME (default 3m), the meter's among them
 FUZZTIME ?= 3m
 fuzz:
 	$(GO) test ./abi -run '^$$' -fuzz '^FuzzDecodeError$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./abi -run '^$$' -fuzz '^FuzzParseMeta$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./host -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./host/internal/meter -run '^$$' -fuzz '^FuzzInstrument$$' -fuzztime $(FUZZTIME)
 
 ## demo: build everything and run core tasks through the sandbox
 demo: plugins

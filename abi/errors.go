@@ -15,8 +15,10 @@ const (
 	KindFailed Kind = "failed"
 	// KindTimeout: the task ran past its timeout and was stopped.
 	KindTimeout Kind = "timeout"
-	// KindCanceled: the caller canceled the task while it ran.
-	KindCanceled Kind = "canceled"
+	// KindCancelled: the task was cancelled while it ran (its caller gave up,
+	// or it was cancelled through its engine). The status of a task that
+	// ended so is "cancelled" too: one spelling.
+	KindCancelled Kind = "cancelled"
 	// KindOOM: the plugin ran out of its memory limit.
 	KindOOM Kind = "oom"
 	// KindTrap: the plugin crashed (a WebAssembly trap, a guest panic, a
@@ -36,7 +38,7 @@ const (
 // by default. A plugin's own error (KindFailed, KindBadInput) may override it.
 func (k Kind) Retryable() bool {
 	switch k {
-	case KindFailed, KindTimeout, KindCanceled:
+	case KindFailed, KindTimeout, KindCancelled:
 		return true
 	}
 	return false
@@ -45,7 +47,7 @@ func (k Kind) Retryable() bool {
 // Valid reports whether k is one of the kinds above.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindFailed, KindTimeout, KindCanceled, KindOOM, KindTrap, KindSandbox, KindBadInput, KindUnknownTask:
+	case KindFailed, KindTimeout, KindCancelled, KindOOM, KindTrap, KindSandbox, KindBadInput, KindUnknownTask:
 		return true
 	}
 	return false

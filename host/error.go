@@ -19,6 +19,9 @@ type TaskError struct {
 	Message string
 	// Retryable says whether another attempt may succeed.
 	Retryable bool
+	// ExitCode is the code a plugin passed to WASI's exit when it was not 0
+	// (Kind is then abi.KindFailed); 0 otherwise.
+	ExitCode int
 	// Err is the underlying runtime error, if any.
 	Err error
 }
@@ -37,9 +40,9 @@ func (e *TaskError) Error() string {
 // Unwrap returns the underlying runtime error.
 func (e *TaskError) Unwrap() error { return e.Err }
 
-// ErrorKind returns the failure's kind as a string; with IsRetryable it lets
-// packages that do not import host classify the error.
-func (e *TaskError) ErrorKind() string { return string(e.Kind) }
+// ErrorKind returns the failure's kind; with IsRetryable it makes the error a
+// backends.Classified, so that engines store its kind and retry verdict.
+func (e *TaskError) ErrorKind() abi.Kind { return e.Kind }
 
 // IsRetryable reports whether another attempt may succeed.
 func (e *TaskError) IsRetryable() bool { return e.Retryable }

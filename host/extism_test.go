@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	extism "github.com/extism/go-sdk"
@@ -130,5 +132,135 @@ func TestSameOutputsAsGoSDK(t *testing.T) {
 		if string(got) != string(want) {
 			t.Errorf("%s(%s) = %s; go-sdk gives %s", c.task, c.input, got, want)
 		}
+	}
+}
+
+// TestPluginVarsPreset runs go-sdk's var.wasm, which doubles the 4-byte
+// little-endian var "a" and outputs its old value: [plugin.vars] presets it
+// in every new instance, and what the plugin sets lives as long as the
+// instance (a pooled instance keeps it, a fresh one starts again).
+func TestPluginVarsPreset(t *testing.T) {
+	vars := filepath.Join(testplugins.ExtismWasmDir(t), "var.wasm")
+	manifest := writeManifest(t, fmt.Sprintf(`
+[[plugin]]
+name = "vars_pooled"
+path = %[1]q
+[plugin.limits]
+pool_size = 1
+[plugin.vars]
+a = "\n\u0000\u0000\u0000"
+[[plugin.task]]
+name = "double_pooled"
+function = "run_test"
+output = "text"
+
+[[plugin]]
+name = "vars_fresh"
+path = %[1]q
+[plugin.limits]
+isolation = "fresh"
+[plugin.vars]
+a = "\n\u0000\u0000\u0000"
+[[plugin.task]]
+name = "double_fresh"
+function = "run_test"
+output = "text"
+`, vars))
+	h := loadCore(t, host.Config{Manifest: manifest, PluginsDir: t.TempDir()})
+	ctx := context.Background()
+	for _, c := range []struct{ task, want string }{
+		{"double_pooled", `"a: 10"`}, {"double_pooled", `"a: 20"`}, {"double_pooled", `"a: 40"`},
+		{"double_fresh", `"a: 10"`}, {"double_fresh", `"a: 10"`},
+	} {
+		got, err := h.Run(ctx, c.task, []byte(`{}`), host.Invocation{})
+		if err != nil || string(got) != c.want {
+			t.Errorf("%s = %s, %v; want %s", c.task, got, err, c.want)
+		}
+	}
+}
+
+// TestPluginMultiModule runs go-sdk's module-linking test plugins: main.wasm
+// imports capitalize from the module "lib", which path links from lib.wasm.
+// Each instance has its own lib; the digests pin both files.
+func TestPluginMultiModule(t *testing.T) {
+	dir := testplugins.ExtismWasmDir(t)
+	lib, main := filepath.Join(dir, "lib.wasm"), filepath.Join(dir, "main.wasm")
+	ref, err := extism.NewPlugin(context.Background(), extism.Manifest{Wasm: []extism.Wasm{
+		extism.WasmFile{Path: lib, Name: "lib"}, extism.WasmFile{Path: main, Name: "main"}}}, extism.PluginConfig{EnableWasi: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close(context.Background())
+	_, want, err := ref.Call("run_test", []byte("benjamin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := writeManifest(t, fmt.Sprintf(`
+[[plugin]]
+name = "linked"
+path = [%q, %q]
+sha256 = [%q, %q]
+[[plugin.task]]
+name = "capitalize"
+function = "run_test"
+input = "text"
+output = "text"
+
+[[plugin]]
+name = "linked_fresh"
+path = [%[1]q, %[2]q]
+[plugin.limits]
+isolation = "fresh"
+[[plugin.task]]
+name = "capitalize_fresh"
+function = "run_test"
+input = "text"
+output = "text"
+`, lib, main, digest(t, lib), digest(t, main)))
+	h := loadCore(t, host.Config{Manifest: manifest, PluginsDir: t.TempDir()})
+	wantJSON, _ := json.Marshal(string(want))
+	var wg sync.WaitGroup
+	for _, task := range []string{"capitalize", "capitalize_fresh"} {
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := h.Run(context.Background(), task, []byte(`"benjamin"`), host.Invocation{})
+				if err != nil || string(got) != string(wantJSON) {
+					t.Errorf("%s(benjamin) = %s, %v; go-sdk gives %s", task, got, err, wantJSON)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if p := h.Plugins()[0]; len(p.Linked) != 1 || p.Linked[0].Name != "lib" || p.Linked[0].SHA256 != digest(t, lib) || p.Path != main {
+		t.Errorf("plugin %s: path %s, linked %+v; want main.wasm linking lib", p.Name, p.Path, p.Linked)
+	}
+}
+
+// TestPluginMultiModuleRefused: a module whose link is missing, a pin that
+// does not match one module, and a module named like a host module are
+// refused with what to do.
+func TestPluginMultiModuleRefused(t *testing.T) {
+	dir := testplugins.ExtismWasmDir(t)
+	lib, main := filepath.Join(dir, "lib.wasm"), filepath.Join(dir, "main.wasm")
+	task := "[[plugin.task]]\nname = \"capitalize\"\nfunction = \"run_test\"\n"
+	for _, c := range []struct{ name, plugin, want string }{
+		{"lib missing", fmt.Sprintf("path = [%q]\n", main),
+			"imports lib.capitalize, which this host does not provide"},
+		{"lib pin", fmt.Sprintf("path = [%q, %q]\nsha256 = [%q, %q]\n", lib, main, digest(t, main), digest(t, main)),
+			"sha256 mismatch of lib.wasm (file has " + digest(t, lib)},
+		{"pin count", fmt.Sprintf("path = [%q, %q]\nsha256 = %q\n", lib, main, digest(t, main)),
+			"sha256 lists 1 digests for 2 modules in path"},
+		{"host's name", fmt.Sprintf("path = [%q, %q]\n", filepath.Join(t.TempDir(), "wasi_snapshot_preview1.wasm"), main),
+			`would be linked as "wasi_snapshot_preview1": that is the WASI module's name`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := host.Load(context.Background(), host.Config{CacheDir: cacheDir(t),
+				Manifest: writeManifest(t, "[[plugin]]\nname = \"linked\"\n"+c.plugin+task)})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Load = %v; want an error containing %q", err, c.want)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,7 +49,7 @@ input = "text"
 		}
 		seen := map[string]bool{}
 		for _, p := range m.Plugins {
-			if p.Path == "" {
+			if len(p.Path) == 0 || slices.Contains(p.Path, "") {
 				t.Fatalf("accepted a plugin without a path: %q", data)
 			}
 			for _, task := range p.Tasks {

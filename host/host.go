@@ -3,16 +3,14 @@ package host
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -30,8 +28,9 @@ type Config struct {
 	// Manifest is the manifest.toml to read; empty for none.
 	Manifest string
 	// PluginsDir is scanned (recursively) for .wasm files that the manifest
-	// does not name; each must describe itself (abi.MetaExport). Empty for
-	// none; a folder that does not exist is skipped.
+	// does not name; each must describe itself (abi.MetaExport), and one
+	// that does not load is a Problem, not an error. Empty for none; a
+	// folder that does not exist is skipped.
 	PluginsDir string
 	// CacheDir holds wazero's compilation cache, so that a second start
 	// skips compiling. Empty uses DefaultCacheDir(); "off" disables it.
@@ -80,12 +79,16 @@ type Host struct {
 	client    *http.Client
 	manifest  *Manifest // its [defaults] apply to plugins loaded later
 	logger    *slog.Logger
+	problems  []Problem // drop-ins that are not served, by path
 }
 
 // Load reads the manifest and the plugins folder, verifies every module
 // (digest, ABI version, exports), compiles it once and warms one instance.
-// Every problem found is reported, joined into one error; on error nothing
-// is left running.
+// A problem with the manifest, a bundle or a plugin either names fails the
+// load: every one found is reported, joined into one error, and nothing is
+// left running. A drop-in from the plugins folder that does not load is
+// logged as a warning, reported by Problems, and left out; the rest are
+// served.
 func Load(ctx context.Context, cfg Config) (*Host, error) {
 	h := &Host{tasks: map[string]*Task{}, logger: cfg.Logger}
 	if h.logger == nil {
@@ -136,7 +139,10 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	var named []PluginSpec
 	for _, mf := range manifests {
 		for _, spec := range mf.Plugins {
-			spec.Path = mf.resolve(spec.Path)
+			spec.Path = slices.Clone(spec.Path)
+			for j, f := range spec.Path {
+				spec.Path[j] = mf.resolve(f)
+			}
 			items = append(items, item{mf, spec, true})
 			named = append(named, spec)
 		}
@@ -167,26 +173,35 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	wg.Wait()
 	var errs []error
 	for i, p := range loaded {
-		if loadErrs[i] != nil {
+		switch {
+		case loadErrs[i] == nil:
+			h.plugins = append(h.plugins, p)
+		case items[i].inManifest:
 			errs = append(errs, loadErrs[i])
-			continue
+		default:
+			h.problems = append(h.problems, Problem{Path: items[i].spec.mainPath(), Err: loadErrs[i]})
 		}
-		h.plugins = append(h.plugins, p)
 	}
-	if err := h.register(m); err != nil {
+	if err := h.register(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	for _, p := range h.problems {
+		h.logger.Warn("plugin not loaded; the other plugins are served without it", "path", p.Path, "error", p.Err)
 	}
 	pluginsOK := len(errs) == 0 // else a workflow's task may be missing for that reason
 	for _, mf := range manifests {
 		for i, w := range mf.Workflows {
 			for _, t := range w.tasks() {
 				if _, ok := h.tasks[t]; !ok && pluginsOK {
-					errs = append(errs, &ManifestError{File: mf.File, Line: mf.findLine("[[workflow]]", i, ""),
-						Msg: fmt.Sprintf("workflow %q: no loaded plugin serves task %q", w.Name, t)})
+					msg := fmt.Sprintf("workflow %q: no loaded plugin serves task %q", w.Name, t)
+					if len(h.problems) > 0 {
+						msg += fmt.Sprintf(" (%d plugins from the plugins folder did not load, see the warnings)", len(h.problems))
+					}
+					errs = append(errs, &ManifestError{File: mf.File, Line: mf.Line("workflow", i, "name"), Msg: msg})
 				}
 			}
 			if _, dup := h.Workflow(w.Name); dup {
-				errs = append(errs, &ManifestError{File: mf.File, Line: mf.findLine("[[workflow]]", i, ""),
+				errs = append(errs, &ManifestError{File: mf.File, Line: mf.Line("workflow", i, "name"),
 					Msg: fmt.Sprintf("workflow %q is defined twice (also in another manifest or bundle); rename one", w.Name)})
 				continue
 			}
@@ -201,89 +216,49 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 	return h, nil
 }
 
-// SkipDir reports whether the plugins-folder scan (and the worker's watch)
-// leaves out a folder of that name: hidden ones and node_modules (build
-// tooling, not plugins).
-func SkipDir(name string) bool { return strings.HasPrefix(name, ".") || name == "node_modules" }
-
-// scanPlugins lists the .wasm files under dir that no spec names.
-func scanPlugins(dir string, specs []PluginSpec) ([]PluginSpec, error) {
-	if dir == "" {
-		return nil, nil
-	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	known := map[string]bool{}
-	for _, s := range specs {
-		if abs, err := filepath.Abs(s.Path); err == nil {
-			known[abs] = true
-		}
-	}
-	var out []PluginSpec
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && path != dir && SkipDir(d.Name()) {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".wasm") {
-			return nil
-		}
-		if abs, err := filepath.Abs(path); err == nil && known[abs] {
-			return nil
-		}
-		out = append(out, PluginSpec{Path: path, index: -1})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("scanning plugins folder %s: %w", dir, err)
-	}
-	return out, nil
-}
-
 // loadPlugin verifies, compiles and warms one plugin.
 func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, inManifest bool, client *http.Client) (*Plugin, error) {
 	label := spec.Name
 	if label == "" {
-		label = spec.Path
+		label = spec.mainPath()
 	}
 	line := 0
 	if inManifest {
-		line = m.findLine("[[plugin]]", spec.index, "")
+		line = m.Line("plugin", spec.index)
 	}
 	where := func(format string, args ...any) error {
 		if inManifest {
 			return &ManifestError{File: m.File, Line: line, Plugin: label, Msg: fmt.Sprintf(format, args...)}
 		}
-		return fmt.Errorf("%s: %s", spec.Path, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%s: %s", spec.mainPath(), fmt.Sprintf(format, args...))
 	}
-	wasm, err := os.ReadFile(spec.Path)
+	files, err := readModules(spec)
 	if err != nil {
-		return nil, where("cannot read the module: %v; build it with make plugins or fix path", err)
+		return nil, where("%v", err)
 	}
-	sum := sha256.Sum256(wasm)
-	digest := hex.EncodeToString(sum[:])
-	if spec.SHA256 != "" && spec.SHA256 != digest {
-		return nil, where("sha256 mismatch (file has %s, manifest says %s); rebuild with make plugins, or update sha256 if the new file is trusted", digest, spec.SHA256)
-	}
+	main := files[len(files)-1]
 	name := spec.Name
 	if name == "" {
-		name = strings.TrimSuffix(filepath.Base(spec.Path), ".wasm")
+		name = linkName(main.path)
 	}
 	p := &Plugin{
 		Name:         name,
-		Path:         spec.Path,
-		SHA256:       digest,
+		Path:         main.path,
+		SHA256:       main.digest,
 		Limits:       spec.Limits.withDefaults(m.Defaults.Limits.withDefaults(DefaultLimits())),
 		Capabilities: spec.Capabilities,
 		config:       spec.Config,
+		vars:         spec.Vars,
 		logger:       h.logger,
 		inManifest:   inManifest,
 	}
 	if err := p.Limits.validate(); err != nil {
 		return nil, where("%v", err)
+	}
+	for _, f := range files[:len(files)-1] {
+		l := &linkedModule{Module: Module{Name: linkName(f.path), Path: f.path, SHA256: f.digest}, wasm: f.wasm}
+		p.linked = append(p.linked, l)
+		p.Linked = append(p.Linked, l.Module)
 	}
 	if len(spec.Capabilities.AllowedHosts) > 0 {
 		p.http = &extism.HTTPPolicy{AllowedHosts: spec.Capabilities.AllowedHosts, MaxResponseBytes: int64(p.Limits.MaxHTTPResponse), Client: client}
@@ -304,7 +279,7 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		}
 	}
 	start := time.Now()
-	if err := p.compile(ctx, wasm, h.cache, h.meterDir); err != nil {
+	if err := p.compile(ctx, main.wasm, h.cache, h.meterDir); err != nil {
 		p.close(ctx)
 		return nil, where("%v", err)
 	}
@@ -333,20 +308,39 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 	return p, nil
 }
 
-// register indexes every plugin's tasks by name.
-func (h *Host) register(m *Manifest) error {
+// register indexes every plugin's tasks by name. A plugin that serves a
+// task an earlier one serves is an error when the manifest or a bundle
+// names it; a drop-in is left out as a Problem.
+func (h *Host) register(ctx context.Context) error {
 	var errs []error
+	kept := h.plugins[:0]
 	for _, p := range h.plugins {
+		var clash error
 		for _, t := range p.Tasks {
 			if prev, dup := h.tasks[t.Name]; dup {
-				errs = append(errs, fmt.Errorf("task %q is served by plugin %q (%s) and by plugin %q (%s); rename one of them or remove a plugin",
-					t.Name, prev.Plugin.Name, prev.Plugin.Path, p.Name, p.Path))
-				continue
+				clash = fmt.Errorf("task %q is served by plugin %q (%s) and by plugin %q (%s); rename one of them or remove a plugin",
+					t.Name, prev.Plugin.Name, prev.Plugin.Path, p.Name, p.Path)
+				break
 			}
+		}
+		if clash != nil {
+			if p.inManifest {
+				errs = append(errs, clash)
+				kept = append(kept, p) // closed with the others, as Load fails
+			} else {
+				h.problems = append(h.problems, Problem{Path: p.Path, Err: clash})
+				p.close(ctx)
+			}
+			continue
+		}
+		kept = append(kept, p)
+		for _, t := range p.Tasks {
 			h.tasks[t.Name] = t
 			h.names = append(h.names, t.Name)
 		}
 	}
+	clear(h.plugins[len(kept):])
+	h.plugins = kept
 	return errors.Join(errs...)
 }
 

@@ -19,8 +19,9 @@ var errRetired = errors.New("the plugin was removed")
 // replaces the plugin loaded from the same path (calls already running on
 // the old one finish there). A module that fails to load, or whose task
 // names another plugin already serves, is refused with an error and
-// changes nothing. Plugins named in the manifest are pinned by their
-// sha256 and are not reloaded this way. It returns the new plugin.
+// changes nothing but Problems, which then lists it. Plugins named in the
+// manifest are pinned by their sha256 and are not reloaded this way. It
+// returns the new plugin.
 func (h *Host) LoadFile(ctx context.Context, path string) (*Plugin, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -34,8 +35,11 @@ func (h *Host) LoadFile(ctx context.Context, path string) (*Plugin, error) {
 		}
 	}
 	h.mu.RUnlock()
-	p, err := h.loadPlugin(ctx, h.manifest, &PluginSpec{Path: path, index: -1}, false, h.client)
+	p, err := h.loadPlugin(ctx, h.manifest, &PluginSpec{Path: StringList{path}, index: -1}, false, h.client)
 	if err != nil {
+		h.mu.Lock()
+		h.setProblemLocked(path, err)
+		h.mu.Unlock()
 		return nil, err
 	}
 	h.mu.Lock()
@@ -47,9 +51,11 @@ func (h *Host) LoadFile(ctx context.Context, path string) (*Plugin, error) {
 	}
 	for _, t := range p.Tasks {
 		if prev, ok := h.tasks[t.Name]; ok && prev.Plugin != old {
+			err := fmt.Errorf("plugin %s: task %q is already served by plugin %q (%s); rename it or remove that plugin", path, t.Name, prev.Plugin.Name, prev.Plugin.Path)
+			h.setProblemLocked(path, err)
 			h.mu.Unlock()
 			p.close(ctx)
-			return nil, fmt.Errorf("plugin %s: task %q is already served by plugin %q (%s); rename it or remove that plugin", path, t.Name, prev.Plugin.Name, prev.Plugin.Path)
+			return nil, err
 		}
 	}
 	if old != nil {
@@ -59,6 +65,7 @@ func (h *Host) LoadFile(ctx context.Context, path string) (*Plugin, error) {
 	for _, t := range p.Tasks {
 		h.tasks[t.Name] = t
 	}
+	h.setProblemLocked(path, nil)
 	h.reindexLocked()
 	h.mu.Unlock()
 	if old != nil {
@@ -73,6 +80,7 @@ func (h *Host) LoadFile(ctx context.Context, path string) (*Plugin, error) {
 func (h *Host) Unload(ctx context.Context, path string) *Plugin {
 	abs, _ := filepath.Abs(path)
 	h.mu.Lock()
+	h.setProblemLocked(path, nil)
 	var old *Plugin
 	for _, p := range h.plugins {
 		if pa, _ := filepath.Abs(p.Path); pa == abs {

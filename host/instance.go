@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -17,12 +16,14 @@ import (
 	"taskhost.dev/host/internal/extism"
 )
 
-// instance is one instantiated module of a plugin. It serves one call at a
-// time; the pool hands it out.
+// instance is one instantiated module of a plugin (with the other modules
+// of a multi-module plugin). It serves one call at a time; the pool hands
+// it out.
 type instance struct {
 	p      *Plugin
-	mod    api.Module
-	kernel api.Module // the instance's Extism kernel
+	mod    api.Module   // the main module
+	linked []api.Module // the other modules, in path order
+	kernel api.Module   // the instance's Extism kernel
 	st     extism.State
 	cc     *extism.CallContext
 	funcs  []api.Function // by Task.index, looked up once
@@ -30,13 +31,17 @@ type instance struct {
 
 	timer  *time.Timer
 	uses   int
-	broken bool // trapped, timed out or canceled: never reuse
+	broken bool // trapped, timed out, canceled, exited or ran a command: never reuse
 
 	// Per call.
-	task        *Task
-	inv         Invocation
-	fsViolation string
-	output      limitedBuffer // guest stdout and stderr
+	task           *Task
+	inv            Invocation
+	fsViolation    string
+	diag           limitedBuffer // the start of the guest's stderr and stdout, for error messages
+	stdin          bytes.Reader  // a command's input
+	stdout, stderr guestStream
+	cmdOut         commandOutput // a command's stdout, when that is its output
+	logs           logBudget
 }
 
 // ExtismState implements extism.Env.
@@ -65,19 +70,13 @@ func (inst *instance) sleep(ns int64) {
 	}
 }
 
-// log receives the plugin's Extism log calls.
-func (inst *instance) log(ctx context.Context, level slog.Level, msg string) {
-	name := ""
-	if inst.task != nil {
-		name = inst.task.Name
-	}
-	inst.p.logger.Log(inst.cc.Parent(), level, msg, "task", name, "task_id", inst.inv.ID, "plugin", inst.p.Name, "attempt", inst.inv.Attempt)
-}
-
 func (inst *instance) close() {
 	inst.timer.Stop()
 	if inst.mod != nil {
 		_ = inst.mod.Close(context.Background())
+	}
+	for _, m := range inst.linked {
+		_ = m.Close(context.Background())
 	}
 	if inst.kernel != nil {
 		_ = inst.kernel.Close(context.Background())
@@ -85,13 +84,27 @@ func (inst *instance) close() {
 }
 
 // callRaw calls fn with input and returns the output, aliased into the
-// instance's memory (valid until the next call), or a *TaskError.
+// instance's memory (valid until the next call), or a *TaskError. The call
+// ends after timeout, or at ctx's deadline when that comes first.
 func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName string, input []byte, timeout time.Duration) ([]byte, error) {
-	if err := inst.st.BeginCall(input, time.Now().Add(timeout)); err != nil {
+	start := time.Now()
+	deadline, byCaller := start.Add(timeout), false
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline, timeout, byCaller = d, max(d.Sub(start), 0), true
+	}
+	if err := inst.st.BeginCall(input, deadline); err != nil {
 		return nil, inst.fail(abi.KindBadInput, fmt.Sprintf("input of %d bytes does not fit the plugin's max_memory of %s", len(input), inst.p.Limits.MaxMemory), false, nil)
 	}
 	inst.fsViolation = ""
-	inst.output.Reset()
+	inst.diag.Reset()
+	inst.logs.reset(inst.p.Limits)
+	command := inst.task != nil && inst.task.command
+	if command {
+		inst.stdin.Reset(input)
+		inst.cmdOut.reset(int(inst.p.Limits.MaxOutput))
+	} else {
+		inst.stdin.Reset(nil)
+	}
 	// A metered guest's yield enforces the deadline and the caller's
 	// cancellation (see CallContext.Begin); wazero's own checks, for a
 	// module the meter could not rewrite, need the context done on time.
@@ -104,14 +117,19 @@ func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName strin
 	err := fn.CallWithStack(inst.cc, inst.stack[:])
 	fired := watch && !inst.timer.Stop()
 	inst.cc.End()
-	if inst.output.Len() > 0 {
-		inst.log(ctx, slog.LevelDebug, "plugin output: "+inst.output.String())
-	}
-	if cerr := inst.cc.Err(); err != nil || fired || cerr != nil {
+	inst.endLogs(ctx)
+	// A command runs once per instance: it has exited, or returned from
+	// its main, which runs no second time.
+	if cerr := inst.cc.Err(); err != nil || fired || cerr != nil || command {
 		inst.broken = true
 	}
+	if exit, ok := err.(*sys.ExitError); ok && exit.ExitCode() == 0 {
+		// A WASI exit(0) ends the call as a success; wazero has closed
+		// the module, so the instance goes.
+		err = nil
+	}
 	if err != nil {
-		return nil, inst.classify(err, fnName, timeout)
+		return nil, inst.classify(err, fnName, timeout, byCaller)
 	}
 	rc := uint32(inst.stack[0])
 	if fn.Definition().ResultTypes() == nil {
@@ -127,7 +145,13 @@ func (inst *instance) callRaw(ctx context.Context, fn api.Function, fnName strin
 		}
 		return nil, inst.fail(e.Kind, e.Message, *e.Retryable, nil)
 	}
-	out, _ := inst.st.Mem.Output()
+	out, set := inst.st.Mem.Output()
+	if command && inst.task.stdoutOut && !set {
+		if o := &inst.cmdOut; o.over > 0 {
+			return nil, inst.fail(abi.KindSandbox, fmt.Sprintf("stdout of %d bytes exceeds max_output of %s", int64(len(o.buf))+o.over, inst.p.Limits.MaxOutput), false, nil)
+		}
+		out = inst.cmdOut.buf
+	}
 	return out, nil
 }
 
@@ -139,18 +163,24 @@ func (inst *instance) fail(kind abi.Kind, msg string, retryable bool, err error)
 	return te
 }
 
-// classify turns a runtime error of a call into a TaskError.
-func (inst *instance) classify(err error, fnName string, timeout time.Duration) *TaskError {
+// classify turns a runtime error of a call into a TaskError. timeout is
+// the one the call ran under, byCaller whether it came from its caller's
+// deadline.
+func (inst *instance) classify(err error, fnName string, timeout time.Duration, byCaller bool) *TaskError {
 	if f := inst.st.Fault; f != nil {
 		return inst.fail(f.Kind, f.Msg, f.Kind.Retryable(), err)
 	}
 	switch cerr := inst.cc.Err(); {
 	case errors.Is(cerr, context.DeadlineExceeded):
-		return inst.fail(abi.KindTimeout, fmt.Sprintf("stopped after its timeout of %s", timeout), true, err)
+		msg := fmt.Sprintf("stopped after its timeout of %s", timeout.Round(time.Millisecond))
+		if byCaller {
+			msg = fmt.Sprintf("stopped at its caller's deadline, %s after it started", timeout.Round(time.Millisecond))
+		}
+		return inst.fail(abi.KindTimeout, msg, true, err)
 	case cerr != nil:
-		return inst.fail(abi.KindCanceled, "canceled by the caller: "+cerr.Error(), true, err)
+		return inst.fail(abi.KindCancelled, "canceled by the caller: "+cerr.Error(), true, err)
 	}
-	detail := firstLines(inst.output.String(), 3)
+	detail := firstLines(inst.diag.String(), 3)
 	if inst.outOfMemory() {
 		msg := fmt.Sprintf("ran out of its max_memory of %s", inst.p.Limits.MaxMemory)
 		if detail != "" {
@@ -164,7 +194,9 @@ func (inst *instance) classify(err error, fnName string, timeout time.Duration) 
 		if detail != "" {
 			msg += ": " + detail
 		}
-		return inst.fail(abi.KindTrap, msg, false, err)
+		te := inst.fail(abi.KindFailed, msg, abi.KindFailed.Retryable(), err)
+		te.ExitCode = int(exit.ExitCode())
+		return te
 	}
 	msg := firstLines(err.Error(), 1)
 	if detail != "" {
@@ -176,7 +208,7 @@ func (inst *instance) classify(err error, fnName string, timeout time.Duration) 
 // outOfMemory reports whether the last failure looks like the guest ran out
 // of memory: the runtime said so, or memory is close to the limit.
 func (inst *instance) outOfMemory() bool {
-	out := inst.output.String()
+	out := inst.diag.String()
 	if strings.Contains(out, "out of memory") || strings.Contains(out, "memory allocation of") {
 		return true
 	}

@@ -39,6 +39,14 @@ type Limits struct {
 	Isolation Isolation `toml:"isolation"`
 	// MaxUses recycles a pooled instance after this many calls. Default 10000.
 	MaxUses int `toml:"max_uses"`
+	// MaxLogBytes caps what one attempt of a task may log: the message bytes
+	// of its Extism log calls and of the lines it writes to stdout and
+	// stderr. Past it (or past MaxLogLines) the attempt's further lines are
+	// dropped, and one closing line says how many. Default 1MiB.
+	MaxLogBytes ByteSize `toml:"max_log_bytes"`
+	// MaxLogLines caps the number of lines one attempt may log. Default
+	// 10000.
+	MaxLogLines int `toml:"max_log_lines"`
 }
 
 // DefaultLimits returns the limits used where neither the plugin nor the
@@ -52,6 +60,8 @@ func DefaultLimits() Limits {
 		PoolSize:        max(2, runtime.GOMAXPROCS(0)),
 		Isolation:       IsolationPooled,
 		MaxUses:         10000,
+		MaxLogBytes:     1 << 20,
+		MaxLogLines:     10000,
 	}
 }
 
@@ -78,24 +88,38 @@ func (l Limits) withDefaults(d Limits) Limits {
 	if l.MaxUses == 0 {
 		l.MaxUses = d.MaxUses
 	}
+	if l.MaxLogBytes == 0 {
+		l.MaxLogBytes = d.MaxLogBytes
+	}
+	if l.MaxLogLines == 0 {
+		l.MaxLogLines = d.MaxLogLines
+	}
 	return l
 }
 
 // validate checks l after defaults are applied.
 func (l Limits) validate() error {
+	_, err := l.check()
+	return err
+}
+
+// check is validate, naming the key at fault.
+func (l Limits) check() (key string, err error) {
 	switch {
 	case l.MaxMemory < 1<<20:
-		return fmt.Errorf("limits.max_memory %s is below the 1MiB minimum", l.MaxMemory)
+		return "max_memory", fmt.Errorf("limits.max_memory %s is below the 1MiB minimum", l.MaxMemory)
 	case l.MaxMemory > 4<<30:
-		return fmt.Errorf("limits.max_memory %s is above the 4GiB a 32-bit module can address", l.MaxMemory)
+		return "max_memory", fmt.Errorf("limits.max_memory %s is above the 4GiB a 32-bit module can address", l.MaxMemory)
 	case l.PoolSize < 0 || l.PoolSize > 1024:
-		return fmt.Errorf("limits.pool_size %d is outside 1..1024", l.PoolSize)
+		return "pool_size", fmt.Errorf("limits.pool_size %d is outside 1..1024", l.PoolSize)
 	case l.MaxUses < 0:
-		return fmt.Errorf("limits.max_uses %d is negative", l.MaxUses)
+		return "max_uses", fmt.Errorf("limits.max_uses %d is negative", l.MaxUses)
+	case l.MaxLogLines < 0:
+		return "max_log_lines", fmt.Errorf("limits.max_log_lines %d is negative", l.MaxLogLines)
 	case l.Isolation != IsolationPooled && l.Isolation != IsolationFresh:
-		return fmt.Errorf("limits.isolation %q is not \"pooled\" or \"fresh\"", l.Isolation)
+		return "isolation", fmt.Errorf("limits.isolation %q is not \"pooled\" or \"fresh\"", l.Isolation)
 	}
-	return nil
+	return "", nil
 }
 
 // memoryPages is MaxMemory in 64 KiB WebAssembly pages.

@@ -72,19 +72,60 @@ func TestLoadRefuses(t *testing.T) {
 	}
 }
 
-func TestDropInWithoutMetadataIsRefused(t *testing.T) {
-	dir := t.TempDir()
-	src := filepath.Join(testplugins.ExtismWasmDir(t), "count_vowels.wasm")
-	b, err := os.ReadFile(src)
-	if err != nil {
+// TestLoadPluginDropInProblems: drop-ins that do not load (no metadata, not
+// WebAssembly, a task another plugin serves) are reported by Problems and
+// logged, and the other plugins are served; LoadFile of a fixed file clears
+// its problem.
+func TestLoadPluginDropInProblems(t *testing.T) {
+	dir := testplugins.Core(t)
+	copyFile(t, filepath.Join(testplugins.ExtismWasmDir(t), "count_vowels.wasm"), filepath.Join(dir, "count_vowels.wasm"))
+	broken := filepath.Join(dir, "broken.wasm")
+	if err := os.WriteFile(broken, []byte("not WebAssembly"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "count_vowels.wasm"), b, 0o644); err != nil {
+	copyFile(t, testplugins.Build(t, "plugins/core/basic_operations"), filepath.Join(dir, "zz_copy.wasm"))
+	logs := &lockedBuffer{}
+	h := loadCore(t, host.Config{PluginsDir: dir, Logger: logs.logger()})
+
+	if _, ok := h.Task("word_count"); !ok || len(h.Plugins()) != 3 {
+		t.Fatalf("%d plugins loaded; want the three core plugins served", len(h.Plugins()))
+	}
+	want := []struct{ file, err string }{
+		{"broken.wasm", "not a valid WebAssembly module"},
+		{"count_vowels.wasm", "no taskhost_meta export and no manifest entry"},
+		{"zz_copy.wasm", `task "add" is served by plugin "basic_operations"`},
+	}
+	problems := h.Problems()
+	if len(problems) != len(want) {
+		t.Fatalf("Problems() = %v; want %d", problems, len(want))
+	}
+	for i, w := range want {
+		p := problems[i]
+		if filepath.Base(p.Path) != w.file || !strings.Contains(p.Error(), w.err) {
+			t.Errorf("problem %d = %s: %v; want %s: ...%s...", i, p.Path, p.Err, w.file, w.err)
+		}
+		if !strings.Contains(logs.String(), "level=WARN msg=\"plugin not loaded; the other plugins are served without it\" path="+p.Path) {
+			t.Errorf("no warning logged for %s:\n%s", p.Path, logs.String())
+		}
+	}
+
+	// The broken file is replaced by a good plugin: no longer a problem.
+	copyFile(t, testplugins.Build(t, "host/testdata/hostile"), broken)
+	if _, err := h.LoadFile(context.Background(), broken); err != nil {
 		t.Fatal(err)
 	}
-	_, err = host.Load(context.Background(), host.Config{PluginsDir: dir, CacheDir: cacheDir(t)})
-	if err == nil || !strings.Contains(err.Error(), "no taskhost_meta export and no manifest entry") {
-		t.Fatalf("got %v", err)
+	if got := h.Problems(); len(got) != 2 || filepath.Base(got[0].Path) != "count_vowels.wasm" {
+		t.Errorf("after LoadFile of a fixed broken.wasm: Problems() = %v", got)
+	}
+}
+
+// TestLoadPluginPinnedFailureIsFatal: a plugin the manifest names stays
+// fatal for Load even beside drop-ins that load.
+func TestLoadPluginPinnedFailureIsFatal(t *testing.T) {
+	_, err := host.Load(context.Background(), host.Config{PluginsDir: testplugins.Core(t), CacheDir: cacheDir(t),
+		Manifest: writeManifest(t, "[[plugin]]\nname = \"gone\"\npath = \"nowhere/gone.wasm\"\n")})
+	if err == nil || !strings.Contains(err.Error(), `plugin "gone": cannot read the module`) {
+		t.Fatalf("Load = %v; want the manifest plugin's error", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -22,14 +23,16 @@ import (
 //
 //	[[plugin]]
 //	name = "basic_operations"
-//	path = "plugins/core/basic_operations.wasm"
-//	sha256 = "9f86d0..."
+//	path = "plugins/core/basic_operations.wasm"   # or ["lib.wasm", "main.wasm"]
+//	sha256 = "9f86d0..."                           # or one per module
 //	[plugin.limits]
 //	max_memory = "64MiB"
 //	[plugin.capabilities]
 //	allowed_hosts = ["api.example.com"]
 //	[plugin.config]
 //	greeting = "Howdy"
+//	[plugin.vars]
+//	counter = "0"
 //	[[plugin.task]]
 //	name = "echo"
 //	queue = "default"
@@ -45,9 +48,8 @@ type Manifest struct {
 	// Workflows lists the workflows defined here; the engines run them.
 	Workflows []WorkflowSpec `toml:"workflow"`
 
-	lines    []string
-	headers  map[string][]int // header text -> 0-based lines
-	firstKey map[string]int   // key -> 1-based line of its first use
+	pos *positions // where each key is, for errors and pinning
+	raw []byte     // the text, for pinning
 }
 
 // Defaults are the manifest-wide defaults.
@@ -64,17 +66,27 @@ type Defaults struct {
 type PluginSpec struct {
 	// Name is the plugin's name; by default the module's own or its file name.
 	Name string `toml:"name"`
-	// Path is the .wasm file, relative to the manifest's folder.
-	Path string `toml:"path"`
+	// Path is the .wasm file, relative to the manifest's folder. A plugin
+	// of several modules lists them with the main module last: path =
+	// ["lib.wasm", "main.wasm"]. Every other module is linked under its
+	// file name without .wasm ("lib"), the module name that the main module,
+	// or a later one, imports from; the tasks are the main module's.
+	Path StringList `toml:"path"`
 	// SHA256 is the file's expected hex digest; when set, a file with another
-	// digest is refused.
-	SHA256 string `toml:"sha256"`
+	// digest is refused. For several modules, one digest per path entry in
+	// the same order: sha256 = ["...", "..."].
+	SHA256 StringList `toml:"sha256"`
 	// Limits override the defaults for this plugin.
 	Limits Limits `toml:"limits"`
 	// Capabilities grant access beyond the default-deny sandbox.
 	Capabilities Capabilities `toml:"capabilities"`
 	// Config holds values the plugin reads with the Extism config call.
 	Config map[string]string `toml:"config"`
+	// Vars preset the plugin's Extism vars (var_get, var_set): every new
+	// instance starts with them, and what the plugin sets lives as long as
+	// its instance. Values are strings; write other bytes with \u escapes
+	// ("\u000a\u0000" is the bytes 10, 0). At most 1MiB in all.
+	Vars map[string]string `toml:"vars"`
 	// Tasks declare or override tasks; a plain Extism plugin needs at least one.
 	Tasks []TaskSpec `toml:"task"`
 
@@ -98,7 +110,10 @@ type Capabilities struct {
 type TaskSpec struct {
 	// Name is the task's name.
 	Name string `toml:"name"`
-	// Function is the exported function; Name when empty.
+	// Function is the exported function; Name when empty. "_start" runs a
+	// WASI command: its input is also its stdin, exit(0) is success and
+	// another exit code a failed task with that code (TaskError.ExitCode),
+	// and each call gets a new instance (the exit ends the old one).
 	Function string `toml:"function"`
 	// Description is a one-line summary.
 	Description string `toml:"description"`
@@ -112,7 +127,9 @@ type TaskSpec struct {
 	// "text" (the input must be a JSON string, whose text is passed).
 	Input string `toml:"input"`
 	// Output is "json" (default: the output must be a JSON document) or
-	// "text" (the output bytes become a JSON string).
+	// "text" (the output bytes become a JSON string). For a WASI command
+	// (Function "_start") with "text", what it writes to stdout, up to
+	// max_output, is the output, unless it sets an Extism output.
 	Output string `toml:"output"`
 }
 
@@ -184,33 +201,27 @@ func LoadManifest(path string) (*Manifest, error) {
 	return ParseManifest(path, data)
 }
 
-// ParseManifest parses manifest text strictly: an unknown key, a bad value,
-// a duplicate or invalid name is an error that names the file, the line
-// where it can be found, the plugin and the task. Files and digests are
-// checked when plugins are loaded, not here.
+// ParseManifest parses manifest text strictly: a syntax error, an unknown
+// key, a value of the wrong type, a bad value, a duplicate or invalid name
+// is an error that names the file, the line of the offending key, the
+// plugin and the task, and what to do. Files and digests are checked when
+// plugins are loaded, not here.
 func ParseManifest(file string, data []byte) (*Manifest, error) {
-	m := &Manifest{File: file, lines: strings.Split(string(data), "\n")}
-	m.index()
-	md, err := toml.Decode(string(data), m)
+	ps, err := indexPositions(file, data)
 	if err != nil {
+		return nil, err
+	}
+	if errs := ps.checkKeys(file); len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	m := &Manifest{File: file, pos: ps, raw: data}
+	if _, err := toml.Decode(string(data), m); err != nil {
+		// The checks above should have caught it; say what the decoder said.
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &ManifestError{File: file, Line: pe.Position.Line, Msg: pe.Message + " (see the TOML syntax at that line)"}
+			return nil, &ManifestError{File: file, Line: pe.Position.Line, Msg: pe.Message}
 		}
 		return nil, &ManifestError{File: file, Msg: err.Error()}
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		var errs []error
-		for _, k := range und {
-			if freeForm(k) {
-				continue
-			}
-			key := k[len(k)-1]
-			errs = append(errs, &ManifestError{File: file, Line: m.findKeyLine(key), Msg: fmt.Sprintf("unknown key %q; check its spelling against the manifest reference in README.md", k.String())})
-		}
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
 	}
 	if err := m.validate(); err != nil {
 		return nil, err
@@ -218,20 +229,10 @@ func ParseManifest(file string, data []byte) (*Manifest, error) {
 	return m, nil
 }
 
-// freeForm reports whether key lies inside a workflow step's params, which
-// may hold any TOML (the decoder reports nested tables there as undecoded).
-func freeForm(key toml.Key) bool {
-	for i := 0; i+1 < len(key); i++ {
-		if key[i] == "workflow" {
-			for _, part := range key[i+1:] {
-				if part == "params" {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
+// Line returns the 1-based line of the manifest key at path, its parts
+// joined with dots, ints being array-of-tables indices ("plugin", 1,
+// "limits", "max_memory"), else of its nearest table; 0 when unknown.
+func (m *Manifest) Line(path ...any) int { return m.pos.line(path...) }
 
 func (m *Manifest) validate() error {
 	var errs []error
@@ -239,79 +240,95 @@ func (m *Manifest) validate() error {
 		errs = append(errs, &ManifestError{File: m.File, Line: line, Plugin: plugin, Task: task, Msg: fmt.Sprintf(format, args...)})
 	}
 	if m.Defaults.MaxRetries != nil && *m.Defaults.MaxRetries < 0 {
-		add(m.findKeyLine("max_retries"), "", "", "defaults.max_retries is negative")
+		add(m.Line("defaults", "max_retries"), "", "", "defaults.max_retries is negative; use 0 for no retries")
 	}
-	if err := m.Defaults.Limits.withDefaults(DefaultLimits()).validate(); err != nil {
-		add(m.findLine("[defaults.limits]", 0, ""), "", "", "defaults: %v", err)
+	if key, err := m.Defaults.Limits.withDefaults(DefaultLimits()).check(); err != nil {
+		add(m.Line("defaults", "limits", key), "", "", "defaults: %v", err)
 	}
 	names := map[string]int{}
 	tasks := map[string]string{}
-	taskIndex := 0
 	for i := range m.Plugins {
 		p := &m.Plugins[i]
 		p.index = i
-		line := m.findLine("[[plugin]]", i, "")
+		line := m.Line("plugin", i)
 		label := p.Name
 		if label == "" {
-			label = p.Path
+			label = p.mainPath()
 		}
-		if p.Path == "" {
-			add(line, label, "", "path is missing; set path to the plugin's .wasm file")
+		if len(p.Path) == 0 || slices.Contains(p.Path, "") {
+			add(line, label, "", "path is missing or has an empty entry; set path to the plugin's .wasm file (or to its modules, the main one last)")
+		}
+		links := map[string]bool{}
+		for _, f := range p.Path[:max(len(p.Path)-1, 0)] {
+			name := linkName(f)
+			if why := checkLinkName(name); why != "" {
+				add(m.Line("plugin", i, "path"), label, "", "module %s would be linked as %q: %s; rename the file", f, name, why)
+			} else if links[name] {
+				add(m.Line("plugin", i, "path"), label, "", "two modules would be linked as %q; give each file its own name", name)
+			}
+			links[name] = true
+		}
+		if len(p.SHA256) > 0 && len(p.SHA256) != len(p.Path) {
+			add(m.Line("plugin", i, "sha256"), label, "", "sha256 lists %d digests for %d modules in path; give one per module, in path's order (make plugins writes them)", len(p.SHA256), len(p.Path))
 		}
 		if p.Name != "" {
 			if !abi.ValidName(p.Name) {
-				add(m.findLine("[[plugin]]", i, "name"), label, "", "name is not valid: use letters, digits and _.:- only")
+				add(m.Line("plugin", i, "name"), label, "", "name is not valid: use letters, digits and _.:- only")
 			}
 			if prev, dup := names[p.Name]; dup {
-				add(m.findLine("[[plugin]]", i, "name"), label, "", "the name is used by plugin %d too; give each plugin its own name", prev+1)
+				add(m.Line("plugin", i, "name"), label, "", "the name is used by plugin %d too; give each plugin its own name", prev+1)
 			}
 			names[p.Name] = i
 		}
-		if p.SHA256 != "" && !isHexDigest(p.SHA256) {
-			add(m.findLine("[[plugin]]", i, "sha256"), label, "", "sha256 %q is not 64 hex digits; run make plugins to write it", p.SHA256)
+		for _, d := range p.SHA256 {
+			if !isHexDigest(d) {
+				add(m.Line("plugin", i, "sha256"), label, "", "sha256 %q is not 64 hex digits; run make plugins to write it", d)
+			}
 		}
-		if err := p.Limits.withDefaults(m.Defaults.Limits.withDefaults(DefaultLimits())).validate(); err != nil {
-			add(m.findLine("[[plugin]]", i, "max_memory"), label, "", "%v", err)
+		if key, err := p.Limits.withDefaults(m.Defaults.Limits.withDefaults(DefaultLimits())).check(); err != nil {
+			add(m.Line("plugin", i, "limits", key), label, "", "%v", err)
+		}
+		if n := varsSize(p.Vars); n > maxVarBytes {
+			add(m.Line("plugin", i, "vars"), label, "", "[plugin.vars] hold %d bytes, over the %s that a plugin's vars may hold", n, ByteSize(maxVarBytes))
 		}
 		for _, ap := range p.Capabilities.AllowedPaths {
 			if _, _, err := splitMount(ap); err != nil {
-				add(m.findLine("[[plugin]]", i, "allowed_paths"), label, "", "%v", err)
+				add(m.Line("plugin", i, "capabilities", "allowed_paths"), label, "", "%v", err)
 			}
 		}
 		for _, h := range p.Capabilities.AllowedHosts {
 			if h == "" || strings.ContainsAny(h, "/ ") {
-				add(m.findLine("[[plugin]]", i, "allowed_hosts"), label, "", "allowed_hosts entry %q is not a host name or pattern such as \"api.example.com\" or \"*.example.com\"", h)
+				add(m.Line("plugin", i, "capabilities", "allowed_hosts"), label, "", "allowed_hosts entry %q is not a host name or pattern such as \"api.example.com\" or \"*.example.com\"", h)
 			}
 		}
 		for j := range p.Tasks {
 			t := &p.Tasks[j]
-			tline := m.findLine("[[plugin.task]]", taskIndex, "")
-			taskIndex++
+			at := func(key string) int { return m.Line("plugin", i, "task", j, key) }
 			if !abi.ValidName(t.Name) {
-				add(tline, label, t.Name, "task name is missing or not valid: use letters, digits and _.:- only")
+				add(at("name"), label, t.Name, "task name is missing or not valid: use letters, digits and _.:- only")
 				continue
 			}
 			if prev, dup := tasks[t.Name]; dup {
-				add(tline, label, t.Name, "task is also declared by plugin %q; task names must be unique", prev)
+				add(at("name"), label, t.Name, "task is also declared by plugin %q; task names must be unique", prev)
 			}
 			tasks[t.Name] = label
 			if t.Function != "" && !abi.ValidName(t.Function) {
-				add(tline, label, t.Name, "function %q is not a valid export name", t.Function)
+				add(at("function"), label, t.Name, "function %q is not a valid export name", t.Function)
 			}
 			if t.MaxRetries != nil && *t.MaxRetries < 0 {
-				add(tline, label, t.Name, "max_retries is negative")
+				add(at("max_retries"), label, t.Name, "max_retries is negative; use 0 for no retries")
 			}
 			if t.Input != "" && t.Input != "json" && t.Input != "text" {
-				add(tline, label, t.Name, "input %q is not \"json\" or \"text\"", t.Input)
+				add(at("input"), label, t.Name, "input %q is not \"json\" or \"text\"", t.Input)
 			}
 			if t.Output != "" && t.Output != "json" && t.Output != "text" {
-				add(tline, label, t.Name, "output %q is not \"json\" or \"text\"", t.Output)
+				add(at("output"), label, t.Name, "output %q is not \"json\" or \"text\"", t.Output)
 			}
 		}
 	}
 	wfNames := map[string]bool{}
 	for i, w := range m.Workflows {
-		line := m.findLine("[[workflow]]", i, "")
+		line := m.Line("workflow", i, "name")
 		if !abi.ValidName(w.Name) {
 			add(line, "", "", "workflow %d: name %q is missing or not valid (letters, digits, _.:- only)", i+1, w.Name)
 			continue
@@ -324,6 +341,7 @@ func (m *Manifest) validate() error {
 			add(line, "", "", "workflow %q has no [[workflow.step]] entries", w.Name)
 		}
 		for j, st := range w.Steps {
+			line := m.Line("workflow", i, "step", j)
 			switch {
 			case st.Task != "" && len(st.Parallel) > 0:
 				add(line, "", "", "workflow %q step %d: set task or parallel, not both", w.Name, j+1)
@@ -346,59 +364,6 @@ func (m *Manifest) resolve(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(m.File), p)
-}
-
-// index records where each table header and each key first appears, so
-// that errors can name lines without rescanning the file.
-func (m *Manifest) index() {
-	m.headers = map[string][]int{}
-	m.firstKey = map[string]int{}
-	for i, l := range m.lines {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, "[") {
-			m.headers[t] = append(m.headers[t], i)
-			continue
-		}
-		if k := keyOf(t); k != "" {
-			if _, ok := m.firstKey[k]; !ok {
-				m.firstKey[k] = i + 1
-			}
-		}
-	}
-}
-
-// findLine returns the 1-based line of key inside the n-th (0-based)
-// occurrence of the table header (up to the next array-of-tables header),
-// or of the header itself when key is empty; 0 when not found.
-func (m *Manifest) findLine(header string, n int, key string) int {
-	at := m.headers[header]
-	if n < 0 || n >= len(at) {
-		return 0
-	}
-	if key == "" {
-		return at[n] + 1
-	}
-	for i := at[n] + 1; i < len(m.lines); i++ {
-		t := strings.TrimSpace(m.lines[i])
-		if strings.HasPrefix(t, "[[") {
-			return 0
-		}
-		if keyOf(t) == key {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-// findKeyLine returns the first line that sets key, or 0.
-func (m *Manifest) findKeyLine(key string) int { return m.firstKey[key] }
-
-func keyOf(line string) string {
-	k, _, ok := strings.Cut(line, "=")
-	if !ok || strings.HasPrefix(line, "#") {
-		return ""
-	}
-	return strings.Trim(strings.TrimSpace(k), `"'`)
 }
 
 func isHexDigest(s string) bool {

@@ -9,20 +9,34 @@ import (
 
 func TestParseManifestErrors(t *testing.T) {
 	cases := []struct{ name, text, want string }{
-		{"unknown key", "[[plugin]]\nname = \"p\"\npath = \"p.wasm\"\ntimeuot = \"1s\"\n", `fuzz.toml:4: unknown key "plugin.timeuot"`},
-		{"unknown limit", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\nmax_mem = 1\n", `fuzz.toml:4: unknown key "plugin.limits.max_mem"`},
-		{"syntax", "[[plugin]\n", "fuzz.toml:2: expected end of table array name"},
+		{"unknown key", "[[plugin]]\nname = \"p\"\npath = \"p.wasm\"\ntimeuot = \"1s\"\n", `fuzz.toml:4: plugin "p": unknown key "plugin.timeuot"; check its spelling`},
+		{"unknown limit", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\nmax_mem = 1\n", `fuzz.toml:4: plugin "p.wasm": unknown key "plugin.limits.max_mem"`},
+		{"syntax", "[[plugin]\n", "fuzz.toml:1: not valid TOML: expected character ]"},
 		{"no path", "[[plugin]]\nname = \"p\"\n", `fuzz.toml:1: plugin "p": path is missing`},
 		{"bad digest", "[[plugin]]\npath = \"p.wasm\"\nsha256 = \"xyz\"\n", `fuzz.toml:3: plugin "p.wasm": sha256 "xyz" is not 64 hex digits`},
 		{"duplicate task", "[[plugin]]\npath = \"a.wasm\"\n[[plugin.task]]\nname = \"t\"\n[[plugin]]\npath = \"b.wasm\"\n[[plugin.task]]\nname = \"t\"\n",
-			`fuzz.toml:7: plugin "b.wasm": task "t": task is also declared by plugin "a.wasm"`},
+			`fuzz.toml:8: plugin "b.wasm": task "t": task is also declared by plugin "a.wasm"`},
 		{"bad isolation", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\nisolation = \"shared\"\n", `isolation "shared" is not "pooled" or "fresh"`},
 		{"bad size", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\nmax_memory = \"lots\"\n", `"lots" is not a size`},
 		{"bad duration", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\ntimeout = \"soon\"\n", `"soon" is not a duration`},
 		{"relative mount", "[[plugin]]\npath = \"p.wasm\"\n[plugin.capabilities]\nallowed_paths = [\"data\"]\n", `allowed_paths entry "data" must be an absolute host folder`},
-		{"workflow without steps", "[[workflow]]\nname = \"w\"\n", `fuzz.toml:1: workflow "w" has no [[workflow.step]] entries`},
+		{"negative log lines", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\nmax_log_lines = -1\n", `limits.max_log_lines -1 is negative`},
+		{"vars too big", "[[plugin]]\npath = \"p.wasm\"\n[plugin.vars]\nbig = \"" + strings.Repeat("x", 1<<20) + "\"\n", `fuzz.toml:3: plugin "p.wasm": [plugin.vars] hold 1048579 bytes, over the 1MiB`},
+		{"workflow without steps", "[[workflow]]\nname = \"w\"\n", `fuzz.toml:2: workflow "w" has no [[workflow.step]] entries`},
 		{"workflow step with both", "[[workflow]]\nname = \"w\"\n[[workflow.step]]\ntask = \"a\"\nparallel = [{ task = \"b\" }]\n", `set task or parallel, not both`},
-		{"workflow twice", "[[workflow]]\nname = \"w\"\n[[workflow.step]]\ntask = \"a\"\n[[workflow]]\nname = \"w\"\n[[workflow.step]]\ntask = \"a\"\n", `fuzz.toml:5: workflow "w" is defined twice`},
+		{"workflow twice", "[[workflow]]\nname = \"w\"\n[[workflow.step]]\ntask = \"a\"\n[[workflow]]\nname = \"w\"\n[[workflow.step]]\ntask = \"a\"\n", `fuzz.toml:6: workflow "w" is defined twice`},
+		// The exact key, not the first of its name in the file (issue 15).
+		{"second task's retries", "[defaults]\nmax_retries = 2\n[[plugin]]\npath = \"a.wasm\"\n[[plugin.task]]\nname = \"t\"\nmax_retries = 1\n[[plugin]]\npath = \"b.wasm\"\n[[plugin.task]]\nname = \"u\"\nmax_retries = 0\n[[plugin.task]]\nname = \"v\"\nmax_retries = -1\n",
+			`fuzz.toml:15: plugin "b.wasm": task "v": max_retries is negative`},
+		{"pool size, not max_memory", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\nmax_memory = \"64MiB\"\npool_size = 5000\n", `fuzz.toml:5: plugin "p.wasm": limits.pool_size 5000 is outside 1..1024`},
+		{"defaults' limits", "[defaults.limits]\ntimeout = \"1s\"\nisolation = \"x\"\n", `fuzz.toml:3: defaults: limits.isolation "x"`},
+		{"second plugin's size", "[[plugin]]\npath = \"a.wasm\"\n[plugin.limits]\nmax_memory = \"64MiB\"\n[[plugin]]\npath = \"b.wasm\"\n[plugin.limits]\nmax_memory = \"lots\"\n", `fuzz.toml:8: plugin "b.wasm": max_memory: "lots" is not a size`},
+		// A wrong type, in the same form as the rest.
+		{"retries as text", "[[plugin]]\npath = \"p.wasm\"\n[[plugin.task]]\nname = \"t\"\nmax_retries = \"three\"\n", `fuzz.toml:5: plugin "p.wasm": task "t": max_retries: is a string; want a whole number (no quotes)`},
+		{"timeout as number", "[[plugin]]\npath = \"p.wasm\"\n[plugin.limits]\ntimeout = 5\n", `fuzz.toml:4: plugin "p.wasm": timeout: is a whole number; want a string such as "30s"`},
+		{"hosts as text", "[[plugin]]\npath = \"p.wasm\"\n[plugin.capabilities]\nallowed_hosts = \"a.com\"\n", `fuzz.toml:4: plugin "p.wasm": allowed_hosts: is a string; want an array`},
+		{"queue as number", "[defaults]\nqueue = 7\n", `fuzz.toml:2: queue: is a whole number; want a string in quotes`},
+		{"config value", "[[plugin]]\npath = \"p.wasm\"\n[plugin.config]\nk = true\n", `fuzz.toml:4: plugin "p.wasm": k: is true or false; want a string in quotes`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

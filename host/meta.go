@@ -89,12 +89,20 @@ func (p *Plugin) readTasks(ctx context.Context, inst *instance, m *Manifest, spe
 		if t.Queue == "" {
 			t.Queue = queue
 		}
+		t.command = t.Function == commandEntry
+		t.stdoutOut = t.command && t.textOut
 		if err := checkExport(inst.mod.ExportedFunction(t.Function), t); err != nil {
 			return nil, err
 		}
 	}
 	return tasks, nil
 }
+
+// commandEntry is the entry point of a WASI command module. A task whose
+// function it is runs the command: its input is also its stdin, exit(0) is
+// success, another exit code a failure with that code, and with output =
+// "text" its stdout is its output, unless it sets an Extism output.
+const commandEntry = "_start"
 
 // checkExport makes sure fn exists and has an Extism function's type.
 func checkExport(fn api.Function, t *Task) error {

@@ -3,8 +3,10 @@ package host
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,7 +18,6 @@ import (
 
 	"taskhost.dev/abi"
 	"taskhost.dev/host/internal/extism"
-	"taskhost.dev/host/internal/meter"
 )
 
 // Plugin is one loaded module: verified, compiled once, and run in
@@ -24,10 +25,13 @@ import (
 type Plugin struct {
 	// Name is the plugin's name.
 	Name string
-	// Path is the module file.
+	// Path is the module file (the main module of a multi-module plugin).
 	Path string
 	// SHA256 is the module's hex digest.
 	SHA256 string
+	// Linked are the other modules of a multi-module plugin, in path order;
+	// each instance links its own instance of each under its Name.
+	Linked []Module
 	// ABI is the taskhost ABI version the module declared, 0 for a plain
 	// Extism plugin without metadata.
 	ABI int
@@ -39,11 +43,13 @@ type Plugin struct {
 	Tasks []*Task
 
 	config     map[string]string
+	vars       map[string]string // [plugin.vars]: each instance's first vars
 	logger     *slog.Logger
 	rt         wazero.Runtime
 	compiled   wazero.CompiledModule
+	linked     []*linkedModule
 	kernel     *extism.Kernel
-	metered    bool        // the module was rewritten by host/internal/meter
+	metered    bool        // every module was rewritten by host/internal/meter
 	inManifest bool        // named in the manifest (pinned), not a drop-in
 	retired    atomic.Bool // removed or replaced: takes no new calls
 	modCfg     wazero.ModuleConfig
@@ -84,14 +90,17 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 	// A metered module stops itself (see host/internal/meter); one the
 	// rewriter cannot read runs under wazero's own termination checks,
 	// slower but as safe.
-	metered, merr := meteredModule(meterDir, p.SHA256, wasm)
-	if merr == nil {
-		wasm = metered
-	} else {
-		p.logger.Debug("plugin runs under wazero's termination checks", "plugin", p.Name, "reason", merr)
+	wasm, mainMetered, err := p.meterModule(ctx, meterDir, p.SHA256, wasm)
+	if err != nil {
+		return err
 	}
-	p.metered = merr == nil
+	linkedMetered, err := p.meterLinked(ctx, meterDir)
+	if err != nil {
+		return err
+	}
+	p.metered = linkedMetered && mainMetered
 	cfg := wazero.NewRuntimeConfig().
+		WithCoreFeatures(coreFeatures).
 		WithCloseOnContextDone(!p.metered).
 		WithMemoryLimitPages(p.Limits.memoryPages())
 	if cache != nil {
@@ -109,7 +118,7 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 	if err := instantiateTaskhost(ctx, p.rt); err != nil {
 		return fmt.Errorf("instantiating the taskhost host functions: %w", err)
 	}
-	if p.metered {
+	if mainMetered || slices.ContainsFunc(p.linked, func(l *linkedModule) bool { return l.metered }) {
 		if err := instantiateMeter(ctx, p.rt); err != nil {
 			return fmt.Errorf("instantiating the meter's yield function: %w", err)
 		}
@@ -119,20 +128,11 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 		return fmt.Errorf("compiling: %w (is it a WebAssembly module built for wasm32?)", err)
 	}
 	p.compiled = compiled
-	yields := 0
-	for _, imp := range compiled.ImportedFunctions() {
-		mod, name, _ := imp.Import()
-		switch mod {
-		case abi.ExtismModule, abi.HostModule, wasi_snapshot_preview1.ModuleName:
-		case meter.ImportModule:
-			if yields++; p.metered && yields == 1 {
-				break
-			}
-			fallthrough
-		default:
-			return fmt.Errorf("imports %s.%s, which this host does not provide; plugins may import only %s, %s and %s",
-				mod, name, abi.ExtismModule, abi.HostModule, wasi_snapshot_preview1.ModuleName)
-		}
+	if err := p.compileLinked(ctx); err != nil {
+		return err
+	}
+	if err := checkImports(compiled, mainMetered, p.linked); err != nil {
+		return err
 	}
 	p.modCfg = wazero.NewModuleConfig().
 		WithName("").
@@ -158,7 +158,8 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	inst.st = extism.State{
 		Mem:         mem,
 		Config:      p.config,
-		MaxVarBytes: 1 << 20,
+		Vars:        presetVars(p.vars),
+		MaxVarBytes: maxVarBytes,
 		HTTP:        p.http,
 		Log:         inst.log,
 		LogLevel:    minLevel(p.logger),
@@ -166,20 +167,45 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	inst.cc = extism.NewCallContext(inst)
 	inst.timer = time.AfterFunc(time.Hour, inst.timeout)
 	inst.timer.Stop()
+	inst.stdout = guestStream{inst: inst, name: "stdout"}
+	inst.stderr = guestStream{inst: inst, name: "stderr"}
 	cfg := p.modCfg.
 		WithNanosleep(inst.sleep).
 		WithFSConfig(p.fsConfig(inst)).
-		WithStdout(&inst.output).
-		WithStderr(&inst.output)
-	resolve := experimental.WithImportResolver(ctx, func(name string) api.Module {
+		WithStdin(&inst.stdin).
+		WithStdout(&inst.stdout).
+		WithStderr(&inst.stderr)
+	// A module's start function, if it has one, is guest code too: it
+	// runs under the plugin's timeout, which the meter's yield (or
+	// wazero's checks) enforce as in a call.
+	timeout := time.Duration(p.Limits.Timeout)
+	ictx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// Each module finds the instance's kernel, and the instance's own
+	// instances of the modules linked before it, by module name.
+	resolve := experimental.WithImportResolver(ictx, func(name string) api.Module {
 		if name == abi.ExtismModule {
 			return kmod
 		}
+		if i := linkedIndex(p.linked, name); i >= 0 && i < len(inst.linked) {
+			return inst.linked[i]
+		}
 		return nil
 	})
+	for _, l := range p.linked {
+		m, err := p.rt.InstantiateModule(resolve, l.compiled, cfg)
+		if err != nil {
+			inst.close()
+			return nil, fmt.Errorf("instantiating module %s: %w", l.Path, err)
+		}
+		inst.linked = append(inst.linked, m)
+	}
 	mod, err := p.rt.InstantiateModule(resolve, p.compiled, cfg)
 	if err != nil {
 		inst.close()
+		if ctx.Err() == nil && errors.Is(ictx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("instantiating: its start function ran past the plugin's timeout of %s", timeout)
+		}
 		return nil, fmt.Errorf("instantiating: %w", err)
 	}
 	inst.mod = mod
@@ -196,12 +222,45 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
+// maxVarBytes caps the total size of an instance's Extism vars, names
+// included.
+const maxVarBytes = 1 << 20
+
+func varsSize(vars map[string]string) int {
+	n := 0
+	for k, v := range vars {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// presetVars returns a new instance's vars: its own copy of the presets.
+func presetVars(vars map[string]string) map[string][]byte {
+	if len(vars) == 0 {
+		return nil
+	}
+	out := make(map[string][]byte, len(vars))
+	for k, v := range vars {
+		out[k] = []byte(v)
+	}
+	return out
+}
+
 // initGuest runs the language runtime's initialisers the way Extism does:
 // Haskell's hs_init, a WASI reactor's _initialize, or a C command module's
-// constructors.
+// constructors; those of the linked modules first, then the main one's.
 func (inst *instance) initGuest(ctx context.Context) error {
+	for _, m := range inst.linked {
+		if err := inst.initModule(ctx, m); err != nil {
+			return err
+		}
+	}
+	return inst.initModule(ctx, inst.mod)
+}
+
+func (inst *instance) initModule(ctx context.Context, m api.Module) error {
 	var names []string
-	switch m := inst.mod; {
+	switch {
 	case m.ExportedFunction("hs_init") != nil:
 		if m.ExportedFunction("_initialize") != nil {
 			names = append(names, "_initialize")
@@ -213,7 +272,7 @@ func (inst *instance) initGuest(ctx context.Context) error {
 		names = append(names, "__wasm_call_ctors")
 	}
 	for _, name := range names {
-		if _, err := inst.callRaw(ctx, inst.mod.ExportedFunction(name), name, nil, time.Duration(inst.p.Limits.Timeout)); err != nil {
+		if _, err := inst.callRaw(ctx, m.ExportedFunction(name), name, nil, time.Duration(inst.p.Limits.Timeout)); err != nil {
 			return fmt.Errorf("initialising the guest runtime (%s): %w", name, err)
 		}
 	}

@@ -21,6 +21,9 @@ func loadCore(t *testing.T, cfg host.Config) *host.Host {
 		cfg.PluginsDir = testplugins.Core(t)
 	}
 	cfg.CacheDir = cacheDir(t)
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	h, err := host.Load(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,8 +3,10 @@ package host_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -37,13 +39,17 @@ allowed_hosts = ["127.0.0.1"]
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	h, err := host.Load(ctx, host.Config{Manifest: manifest, PluginsDir: testplugins.Core(t), CacheDir: cacheDir(t)})
+	h, err := host.Load(ctx, host.Config{Manifest: manifest, PluginsDir: testplugins.Core(t), CacheDir: cacheDir(t), Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close(ctx) })
 	return h
 }
+
+// quiet is the logger of tests that do not read the log: a plugin's
+// stderr (a Go panic's stack trace) is logged at info.
+var quiet = slog.New(slog.DiscardHandler)
 
 // cacheDir is a compilation cache shared by the tests of one run.
 func cacheDir(t *testing.T) string {
@@ -129,7 +135,7 @@ func TestCallerCancel(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, err := h.Run(ctx, "loop", []byte(`{}`), host.Invocation{Timeout: 5 * time.Second})
 	te, ok := host.AsTaskError(err)
-	if !ok || te.Kind != abi.KindCanceled || !te.Retryable {
+	if !ok || te.Kind != abi.KindCancelled || !te.Retryable {
 		t.Fatalf("got %v, want a retryable cancellation", err)
 	}
 	// The host keeps working after a cancelled call.
@@ -148,7 +154,7 @@ func TestCallerCancelInterruptsSleep(t *testing.T) {
 	start := time.Now()
 	_, err := h.Run(ctx, "sleep", []byte(`{"ms":5000}`), host.Invocation{Timeout: 10 * time.Second})
 	took := time.Since(start)
-	if te, ok := host.AsTaskError(err); !ok || te.Kind != abi.KindCanceled {
+	if te, ok := host.AsTaskError(err); !ok || te.Kind != abi.KindCancelled {
 		t.Fatalf("got %v, want a cancellation", err)
 	}
 	if took > time.Second {
@@ -230,6 +236,37 @@ name = "spin"
 		out, err := h.Run(ctx, "c_echo", []byte(`{"after":"`+c.task+`"}`), host.Invocation{})
 		if err != nil || string(out) != `{"after":"`+c.task+`"}` {
 			t.Fatalf("c_echo after %s: %s, %v", c.task, out, err)
+		}
+	}
+}
+
+// TestRunTimeoutNamesAppliedTimeout: a call stopped by its caller's
+// deadline, earlier than the task's own timeout, says which timeout it ran
+// under, for a spinning guest (stopped by the meter) and a sleeping one.
+func TestRunTimeoutNamesAppliedTimeout(t *testing.T) {
+	h := loadHostile(t, "")
+	for _, c := range []struct{ task, input string }{{"loop", `{}`}, {"sleep", `{"ms":5000}`}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		start := time.Now()
+		_, err := h.Run(ctx, c.task, []byte(c.input), host.Invocation{Timeout: 10 * time.Second})
+		took := time.Since(start)
+		cancel()
+		te, ok := host.AsTaskError(err)
+		if !ok || te.Kind != abi.KindTimeout {
+			t.Fatalf("%s under a 150ms deadline: %v; want a timeout", c.task, err)
+		}
+		// The deadline, less the time the call took to start.
+		m := regexp.MustCompile(`^stopped at its caller's deadline, (\S+) after it started$`).FindStringSubmatch(te.Message)
+		if m == nil {
+			m = []string{"", "none"}
+		}
+		if d, perr := time.ParseDuration(m[1]); perr != nil || d <= 0 || d > 150*time.Millisecond {
+			t.Errorf("%s under a 150ms deadline: %q; want the deadline named, at most 150ms", c.task, te.Message)
+		}
+		// Generous slack for a loaded 2-core machine: the bound that
+		// matters is that the 10s timeout was not the one applied.
+		if took > 150*time.Millisecond+250*time.Millisecond {
+			t.Errorf("%s under a 150ms deadline took %s", c.task, took)
 		}
 	}
 }

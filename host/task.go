@@ -29,7 +29,11 @@ type Task struct {
 	Plugin *Plugin
 
 	textIn, textOut bool
-	index           int // into instance.funcs
+	// command: Function is a WASI command's _start, which reads the input
+	// on stdin too; stdoutOut: its stdout is its output (output = "text")
+	// unless it sets an Extism output.
+	command, stdoutOut bool
+	index              int // into instance.funcs
 }
 
 // Invocation describes one attempt of a task to the plugin and the host.
@@ -43,6 +47,19 @@ type Invocation struct {
 	// OnProgress, if set, receives the plugin's progress reports and
 	// heartbeats; it runs on the calling goroutine and should return quickly.
 	OnProgress func(abi.Progress)
+	// Stats, if set, receives the call's figures that only the host knows.
+	Stats *CallStats
+}
+
+// CallStats are one call's figures that only the host knows.
+type CallStats struct {
+	// Wait is the time spent waiting for an instance (and making one);
+	// Run the time the guest ran.
+	Wait, Run time.Duration
+	// Memory is the instance's linear memory after the call, in bytes.
+	Memory uint64
+	// LogLinesDropped counts the plugin's log lines over its budget.
+	LogLinesDropped int
 }
 
 var nullJSON = []byte("null")
@@ -70,19 +87,33 @@ func (t *Task) Run(ctx context.Context, input []byte, inv Invocation) ([]byte, e
 	if inv.Timeout > 0 {
 		timeout = inv.Timeout
 	}
+	waitStart := time.Now()
 	inst, err := p.acquire(ctx)
+	if inv.Stats != nil {
+		inv.Stats.Wait = time.Since(waitStart)
+	}
 	if err != nil {
 		if errors.Is(err, errRetired) {
 			return nil, t.retiredError()
 		}
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, &TaskError{Kind: abi.KindCanceled, Task: t.Name, Plugin: p.Name, Message: "canceled while waiting for a free instance: " + cerr.Error(), Retryable: true, Err: err}
+			return nil, &TaskError{Kind: abi.KindCancelled, Task: t.Name, Plugin: p.Name, Message: "canceled while waiting for a free instance: " + cerr.Error(), Retryable: true, Err: err}
 		}
 		return nil, &TaskError{Kind: abi.KindTrap, Task: t.Name, Plugin: p.Name, Message: "starting an instance: " + err.Error(), Retryable: true, Err: err}
 	}
 	inst.task, inst.inv = t, inv
 	inst.uses++
+	runStart := time.Now()
 	out, err := inst.callRaw(ctx, inst.funcs[t.index], t.Function, input, timeout)
+	if st := inv.Stats; st != nil {
+		st.Run = time.Since(runStart)
+		st.LogLinesDropped = inst.logs.dropped
+		if inst.mod != nil {
+			if mem := inst.mod.Memory(); mem != nil {
+				st.Memory = uint64(mem.Size())
+			}
+		}
+	}
 	if err == nil {
 		out, err = t.finishOutput(out)
 	}

@@ -2,7 +2,9 @@
 # Makes sure the servers the tests use are up: Redis on 127.0.0.1:6379 and
 # PostgreSQL on 127.0.0.1:5432 (trust auth, user postgres). Uses running
 # ones; else starts the installed ones; else installs Debian's packages and
-# starts them.
+# starts them. It changes no server's configuration. The tests that need
+# special settings start servers of their own (hatchet-up.sh's cluster,
+# the fault tests' redis-server).
 set -euo pipefail
 
 redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
@@ -32,11 +34,9 @@ if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 version=$(ls /etc/postgresql | sort -V | tail -1)
-conf=/etc/postgresql/$version/main
-# Trust local connections on loopback, as the tests expect.
-if ! grep -q "^host all all 127.0.0.1/32 trust" "$conf/pg_hba.conf"; then
-	sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$conf/pg_hba.conf"
-fi
+# Its configuration is the machine's: nothing here changes it. The tests
+# connect as postgres over 127.0.0.1 without a password (trust, as this
+# machine's server is set up); elsewhere set TASKHOST_TEST_POSTGRES.
 echo "services: starting PostgreSQL $version"
 pg_ctlcluster --skip-systemctl-redirect "$version" main start || pg_ctlcluster --skip-systemctl-redirect "$version" main restart
 for _ in $(seq 1 50); do

@@ -2,20 +2,19 @@ package asynq
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"taskhost.dev/backends"
+	"taskhost.dev/backends/driver"
+	"taskhost.dev/backends/internal/redisflow"
+	"taskhost.dev/backends/internal/redishub"
+	"taskhost.dev/backends/internal/redisunique"
 )
 
 // Engine is the name this backend registers under.
@@ -28,33 +27,42 @@ const DefaultURL = "redis://127.0.0.1:6379/0"
 // Retention is how long asynq keeps a finished task and its result.
 const Retention = 24 * time.Hour
 
+// The keys and channel this package adds beside asynq's.
 const (
-	doneChannel = "taskhost:done"
-	timesPrefix = "taskhost:times:" // hash per task: started_at, finished_at of the last attempt; once final, done (attempts), error, task, enqueued_at, output
+	doneChannel = "taskhost:done"       // the ids of finished tasks and workflows
+	timesPrefix = "taskhost:times:"     // hash per task QUEUE/ID: started_at, finished_at of the last attempt; once final, done (attempts), error, task, enqueued_at, output
+	claimPrefix = "taskhost:claim:"     // hash per held unique key (redisunique)
+	flowPrefix  = "taskhost:wf:"        // a workflow of the client's runner (redisflow)
+	flowTTL     = Retention + time.Hour // a workflow outlives its steps' records
 )
 
 func init() { backends.Register(Engine, Open) }
 
+var (
+	_ driver.FlowStore = (*backend)(nil)
+	_ driver.Notifier  = (*backend)(nil)
+	_ driver.Pinger    = (*backend)(nil)
+)
+
+// liveStates are asynq's states of a task that is not done.
+var liveStates = []string{"pending", "active", "scheduled", "retry", "aggregating"}
+
 type backend struct {
+	redisflow.Store // the client runs workflows on it (driver.FlowStore); EnqueueStage is in workflow.go
+
 	rc     redis.UniversalClient
 	client *asynq.Client
 	insp   *asynq.Inspector
 	logger *slog.Logger
+	hub    driver.Hub
+	unique redisunique.Keys
 
 	checkInterval time.Duration // asynq.Config.TaskCheckInterval
-
-	tasks backends.TaskRegistry
-
-	wmu       sync.Mutex
-	waiters   map[string]map[chan struct{}]bool
-	listening bool
-	stop      context.CancelFunc
-	sub       *redis.PubSub
 }
 
 // Open connects to Redis; see the package documentation.
-func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
-	if err := cfg.CheckOptions(Engine, OptTaskCheckInterval); err != nil {
+func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
+	if err := driver.CheckOptions(Engine, cfg.Options, OptTaskCheckInterval); err != nil {
 		return nil, err
 	}
 	check, err := checkInterval(cfg)
@@ -80,14 +88,14 @@ func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
 		rc.Close()
 		return nil, fmt.Errorf("asynq: connecting to Redis at %s: %w (check REDIS_URL)", url, err)
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return &backend{
+	b := &backend{
 		rc: rc, client: asynq.NewClientFromRedisClient(rc), insp: asynq.NewInspectorFromRedisClient(rc),
-		logger: logger, waiters: map[string]map[chan struct{}]bool{}, checkInterval: check,
-	}, nil
+		logger: cfg.Logger, checkInterval: check,
+		unique: redisunique.Keys{Prefix: claimPrefix, StateField: "state", Live: liveStates},
+	}
+	b.Store = redisflow.Store{RC: rc, Prefix: flowPrefix, TTL: flowTTL, Announce: b.publish}
+	b.hub = driver.Hub{Listen: b.listen, Poll: 100 * time.Millisecond}
+	return b, nil
 }
 
 // OptTaskCheckInterval names the option (Config.Options, host worker
@@ -95,9 +103,17 @@ func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
 // Go duration ("5ms", "1s"); ASYNQ_TASK_CHECK_INTERVAL is its variable.
 const OptTaskCheckInterval = "task_check_interval"
 
+// DefaultTaskCheckInterval is how often, on average, an idle worker asks
+// Redis for a new task when the option task_check_interval (or
+// ASYNQ_TASK_CHECK_INTERVAL) does not say. asynq's own default, 1 s, puts
+// a lone task's latency near a second; at 5 ms an idle worker runs about
+// 200 small dequeue scripts a second against Redis (see docs/BENCHMARKS.md
+// for the latency and the load measured at several settings).
+const DefaultTaskCheckInterval = 5 * time.Millisecond
+
 // checkInterval reads the task check interval from the options, then the
 // environment, then DefaultTaskCheckInterval.
-func checkInterval(cfg backends.Config) (time.Duration, error) {
+func checkInterval(cfg driver.Config) (time.Duration, error) {
 	v, where := cfg.Options[OptTaskCheckInterval], "option "+OptTaskCheckInterval
 	if v == "" {
 		v, where = os.Getenv("ASYNQ_TASK_CHECK_INTERVAL"), "ASYNQ_TASK_CHECK_INTERVAL"
@@ -114,218 +130,34 @@ func checkInterval(cfg backends.Config) (time.Duration, error) {
 
 func (b *backend) Engine() string { return Engine }
 
-func (b *backend) Register(tasks ...backends.TaskSpec) error {
-	if err := b.tasks.Register("default", tasks...); err != nil {
-		return fmt.Errorf("asynq: %w", err)
+// Ping implements driver.Pinger.
+func (b *backend) Ping(ctx context.Context) error {
+	if err := b.rc.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("asynq: Redis: %w", err)
 	}
 	return nil
 }
 
-func (b *backend) spec(task string) (backends.TaskSpec, error) { return b.tasks.Spec(task, "default") }
-
-// envelope is an asynq task's payload.
-type envelope struct {
-	Input      json.RawMessage `json:"input"`
-	EnqueuedAt time.Time       `json:"enqueued_at"`
-	Timeout    time.Duration   `json:"timeout,omitempty"`
-	WF         *wfRef          `json:"wf,omitempty"`
+// Subscribe implements driver.Notifier: the ids published on doneChannel.
+func (b *backend) Subscribe(id string) (wait func(context.Context) error, cancel func()) {
+	return b.hub.Subscribe(id)
 }
 
-// wfRef places a task in a workflow.
-type wfRef struct {
-	ID    string `json:"id"`
-	Stage int    `json:"stage"`
-	Index int    `json:"index"`
+// publish announces that the task or workflow id is done.
+func (b *backend) publish(ctx context.Context, id string) error {
+	return b.rc.Publish(ctx, doneChannel, id).Err()
 }
 
-func (b *backend) Submit(ctx context.Context, task string, input json.RawMessage, opts ...backends.SubmitOption) (string, error) {
-	spec, err := b.spec(task)
-	if err != nil {
-		return "", err
-	}
-	if !json.Valid(input) {
-		return "", fmt.Errorf("asynq: submit %q: the input is not a valid JSON document", task)
-	}
-	o := backends.ApplySubmitOptions(opts)
-	taskID := ""
-	if o.UniqueKey != "" {
-		taskID = "u:" + o.UniqueKey
-	}
-	return b.enqueue(ctx, spec, input, o, taskID, nil)
-}
-
-// enqueue puts one task on its queue; taskID is asynq's id ("" for a new
-// random one). A conflicting id returns the existing task's id.
-func (b *backend) enqueue(ctx context.Context, spec backends.TaskSpec, input json.RawMessage, o backends.SubmitOptions, taskID string, wf *wfRef) (string, error) {
-	queue := spec.Queue
-	if o.Queue != "" {
-		queue = o.Queue
-	}
-	retries := spec.MaxRetries
-	if o.MaxRetries != nil {
-		retries = *o.MaxRetries
-	}
-	timeout := spec.Timeout
-	if o.Timeout > 0 {
-		timeout = o.Timeout
-	}
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	payload, _ := json.Marshal(envelope{Input: input, EnqueuedAt: time.Now().UTC(), Timeout: timeout, WF: wf})
-	// asynq counts timeouts and times in whole seconds: its own timeout is
-	// rounded up (the exact one applies in the worker), and a delayed task
-	// runs at the next whole second, never early.
-	aopts := []asynq.Option{asynq.Queue(queue), asynq.MaxRetry(retries), asynq.Timeout(timeout.Truncate(time.Second) + time.Second), asynq.Retention(Retention)}
-	if !o.RunAt.IsZero() {
-		aopts = append(aopts, asynq.ProcessAt(o.RunAt.Truncate(time.Second).Add(time.Second)))
-	}
-	if taskID != "" {
-		aopts = append(aopts, asynq.TaskID(taskID))
-	}
-	if taskID != "" {
-		// A chosen id may have served an earlier task, whose outcome
-		// must not be read as the new one's.
-		b.rc.Del(ctx, timesPrefix+queue+"/"+taskID)
-	}
-	info, err := b.client.EnqueueContext(ctx, asynq.NewTask(spec.Name, payload), aopts...)
-	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return queue + "/" + taskID, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("asynq: submit %q: %w", spec.Name, err)
-	}
-
-	return info.Queue + "/" + info.ID, nil
-}
-
-func splitID(id string) (queue, taskID string, err error) {
-	queue, taskID, ok := strings.Cut(id, "/")
-	if !ok || queue == "" || taskID == "" {
-		return "", "", fmt.Errorf("asynq: task id %q: %w (asynq ids read QUEUE/ID)", id, backends.ErrNotFound)
-	}
-	return queue, taskID, nil
-}
-
-func (b *backend) Result(ctx context.Context, id string) (backends.TaskResult, error) {
-	queue, taskID, err := splitID(id)
-	if err != nil {
-		return backends.TaskResult{}, err
-	}
-	info, err := b.insp.GetTaskInfo(queue, taskID)
-	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-		return backends.TaskResult{}, fmt.Errorf("asynq: task %s: %w", id, backends.ErrNotFound)
-	}
-	if err != nil {
-		return backends.TaskResult{}, fmt.Errorf("asynq: reading task %s: %w", id, err)
-	}
-	times, err := b.rc.HGetAll(ctx, timesPrefix+id).Result()
-	if err != nil {
-		return backends.TaskResult{}, fmt.Errorf("asynq: reading task %s: %w", id, err)
-	}
-	return b.resultOf(id, info, times), nil
-}
-
-func (b *backend) resultOf(id string, info *asynq.TaskInfo, times map[string]string) backends.TaskResult {
-	var env envelope
-	_ = json.Unmarshal(info.Payload, &env)
-	r := backends.TaskResult{ID: id, Task: info.Type, Queue: info.Queue, EnqueuedAt: env.EnqueuedAt, Engine: Engine}
-	r.StartedAt, _ = time.Parse(time.RFC3339Nano, times["started_at"])
-	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, times["finished_at"])
-	// asynq counts an attempt in Retried when it schedules the next one
-	// (a lease lost to a killed worker included); the running, last or
-	// finished attempt is one more.
-	r.Attempts = info.Retried
-	if info.LastErr != "" {
-		r.Error = backends.DecodeTaskError(info.LastErr)
-	}
-	switch info.State {
-	case asynq.TaskStatePending, asynq.TaskStateScheduled, asynq.TaskStateAggregating:
-		r.Status = backends.StatusPending
-		if r.Attempts > 0 {
-			r.Status = backends.StatusRetrying
-		}
-	case asynq.TaskStateActive:
-		r.Attempts++
-		r.Status = backends.StatusRunning
-		if times["done"] == strconv.Itoa(r.Attempts) { // the handler has returned; asynq is about to record it
-			switch {
-			case times["error"] != "":
-				r.Status, r.Error = backends.StatusFailed, backends.DecodeTaskError(times["error"])
-			case times["has_output"] == "1":
-				r.Status, r.Output = backends.StatusSucceeded, backends.CompactJSON([]byte(times["output"]))
-			case len(info.Result) > 0:
-				r.Status, r.Output = backends.StatusSucceeded, backends.CompactJSON(info.Result)
-			}
-			// Else the task info was read before the output was written:
-			// still running, as far as this read can tell.
-		}
-	case asynq.TaskStateRetry:
-		r.Status = backends.StatusRetrying
-	case asynq.TaskStateCompleted:
-		r.Attempts++
-		r.Status, r.Error = backends.StatusSucceeded, nil
-		r.Output = backends.CompactJSON(info.Result)
-	case asynq.TaskStateArchived:
-		r.Attempts++
-		r.Status = backends.StatusFailed
-	}
-	return r
-}
-
-// taskErr is a handler's error as asynq stores it (backends.EncodeTaskError).
-type taskErr struct{ e *backends.TaskError }
-
-func (t taskErr) Error() string { return backends.EncodeTaskError(t.e) }
-
-func (b *backend) Wait(ctx context.Context, id string) (backends.TaskResult, error) {
-	if _, _, err := splitID(id); err != nil {
-		return backends.TaskResult{}, err
-	}
-	wait, cancel := b.subscribe(id)
-	defer cancel()
-	return backends.WaitDone(ctx, func(ctx context.Context) (backends.TaskResult, backends.Status, error) {
-		// A finished task's record is usually its whole result: one read,
-		// where Result needs two and asynq's own is a script.
-		if rec, err := b.rc.HGetAll(ctx, timesPrefix+id).Result(); err == nil {
-			if r, ok := recordedResult(id, rec); ok {
-				return r, r.Status, nil
-			}
-		}
-		r, err := b.Result(ctx, id)
-		return r, r.Status, err
-	}, wait)
-}
-
-// recordedResult builds a finished task's result from its record alone,
-// when the record holds all of it.
-func recordedResult(id string, rec map[string]string) (backends.TaskResult, bool) {
-	if rec["done"] == "" || (rec["error"] == "" && rec["has_output"] != "1") {
-		return backends.TaskResult{}, false
-	}
-	queue, _, _ := strings.Cut(id, "/")
-	r := backends.TaskResult{ID: id, Task: rec["task"], Queue: queue, Engine: Engine, Status: backends.StatusSucceeded}
-	r.Attempts, _ = strconv.Atoi(rec["done"])
-	r.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, rec["enqueued_at"])
-	r.StartedAt, _ = time.Parse(time.RFC3339Nano, rec["started_at"])
-	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, rec["finished_at"])
-	if e := rec["error"]; e != "" {
-		r.Status, r.Error = backends.StatusFailed, backends.DecodeTaskError(e)
-	} else {
-		r.Output = backends.CompactJSON([]byte(rec["output"]))
-	}
-	return r, true
+// listen holds the hub's subscription to doneChannel, whose messages are
+// the ids of finished tasks and workflows.
+func (b *backend) listen(ctx context.Context, ready func()) {
+	redishub.Listen(ctx, ready, &b.hub, b.logger, Engine,
+		func(ctx context.Context) *redis.PubSub { return b.rc.Subscribe(ctx, doneChannel) },
+		func(m *redis.Message) string { return m.Payload })
 }
 
 func (b *backend) Close() error {
-	b.wmu.Lock()
-	if b.stop != nil {
-		b.stop()
-	}
-	if b.sub != nil {
-		b.sub.Close() // before the client, or go-redis logs the broken connection
-	}
-	b.wmu.Unlock()
+	b.hub.Close() // before the client, or go-redis logs the broken connection
 	b.client.Close()
 	return b.rc.Close()
 }

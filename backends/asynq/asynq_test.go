@@ -5,15 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"taskhost.dev/backends"
 	_ "taskhost.dev/backends/asynq"
 	"taskhost.dev/backends/backendtest"
+	"taskhost.dev/backends/internal/benchtest"
+	"taskhost.dev/backends/internal/redisflow/redisflowtest"
 )
 
 func TestMain(m *testing.M) { backendtest.Main(m) }
@@ -22,6 +24,20 @@ func TestMain(m *testing.M) { backendtest.Main(m) }
 // package that uses Redis has its own database number).
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, "asynq", backends.Config{URL: redisURL()})
+}
+
+// TestStepRerunAfterFailedAdvance: a step whose workflow bookkeeping fails
+// (its hash made a string while it runs) runs again within seconds,
+// without spending a retry, and the workflow succeeds.
+func TestStepRerunAfterFailedAdvance(t *testing.T) {
+	opt, err := redis.ParseURL(redisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	// taskhost:wf:ID is the workflow's hash (asynq.go, flowPrefix).
+	redisflowtest.AdvanceFault(t, "asynq", backends.Config{URL: redisURL()}, rc, func(id string) string { return "taskhost:wf:" + id })
 }
 
 // TestReadByAsynqInspector reads our tasks back with asynq's own
@@ -34,7 +50,9 @@ func TestReadByAsynqInspector(t *testing.T) {
 	}
 	defer b.Close()
 	queue := fmt.Sprintf("inspector_%d", time.Now().UnixNano())
-	b.Register(backends.TaskSpec{Name: "shout", Queue: queue})
+	if err := b.Register(ctx, backends.TaskSpec{Name: "shout", Queue: queue}); err != nil {
+		t.Fatal(err)
+	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -76,52 +94,11 @@ func TestReadByAsynqInspector(t *testing.T) {
 	}
 }
 
-// TestStrictPriority: with strict priority and one task at a time, the
-// high queue's waiting tasks all run before the low queue's.
-func TestStrictPriority(t *testing.T) {
-	ctx := context.Background()
-	b, err := backends.Open(ctx, "asynq", backends.Config{URL: redisURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	suffix := fmt.Sprint(time.Now().UnixNano())
-	high, low := "high_"+suffix, "low_"+suffix
-	b.Register(backends.TaskSpec{Name: "p_low", Queue: low}, backends.TaskSpec{Name: "p_high", Queue: high})
-	var ids []string
-	for i := 0; i < 4; i++ {
-		id, _ := b.Submit(ctx, "p_low", json.RawMessage(`{}`))
-		ids = append(ids, id)
-	}
-	for i := 0; i < 4; i++ {
-		id, _ := b.Submit(ctx, "p_high", json.RawMessage(`{}`))
-		ids = append(ids, id)
-	}
-	var mu sync.Mutex
-	var order []string
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- b.Work(wctx, backends.WorkerOptions{Concurrency: 1, Priorities: map[string]int{high: 2, low: 1}, StrictPriority: true},
-			backends.HandlerFunc(func(ctx context.Context, task *backends.Task) (json.RawMessage, error) {
-				mu.Lock()
-				order = append(order, task.Name)
-				mu.Unlock()
-				return json.RawMessage(`{}`), nil
-			}))
-	}()
-	defer func() { cancel(); <-done }()
-	wctx2, cancel2 := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel2()
-	for _, id := range ids {
-		if _, err := b.Wait(wctx2, id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	want := "p_high p_high p_high p_high p_low p_low p_low p_low"
-	if got := strings.Join(order, " "); got != want {
-		t.Errorf("order %q, want %q", got, want)
-	}
+// BenchmarkRoundTrip: go test ./backends/asynq -run '^$' -bench . -benchtime 2000x
+func BenchmarkRoundTrip(b *testing.B) {
+	benchtest.RoundTrip(b, "asynq", backends.Config{URL: redisURL()})
+}
+
+func BenchmarkParallel(b *testing.B) {
+	benchtest.Parallel(b, "asynq", backends.Config{URL: redisURL()})
 }

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/backends/driver"
 )
 
 func TestCheckInterval(t *testing.T) {
@@ -23,7 +23,7 @@ func TestCheckInterval(t *testing.T) {
 		{"2m", "", 0, "between 1ms and 1m"},
 	} {
 		t.Setenv("ASYNQ_TASK_CHECK_INTERVAL", tc.env)
-		cfg := backends.Config{}
+		cfg := driver.Config{}
 		if tc.opt != "" {
 			cfg.Options = map[string]string{OptTaskCheckInterval: tc.opt}
 		}

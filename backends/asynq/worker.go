@@ -3,75 +3,50 @@ package asynq
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/abi"
+	"taskhost.dev/backends/driver"
 )
 
-// DefaultConcurrency is the number of tasks a worker runs at once when
-// WorkerOptions.Concurrency is zero.
-const DefaultConcurrency = 10
-
-// DefaultTaskCheckInterval is how often, on average, an idle worker asks
-// Redis for a new task when the option task_check_interval (or
-// ASYNQ_TASK_CHECK_INTERVAL) does not say. asynq's own default, 1 s, puts
-// a lone task's latency near a second; at 5 ms an idle worker runs about
-// 200 small dequeue scripts a second against Redis (see docs/BENCHMARKS.md
-// for the latency and the load measured at several settings).
-const DefaultTaskCheckInterval = 5 * time.Millisecond
-
-// retryDelay backs off 1 s, 2 s, 4 s ... up to 10 minutes; n counts the
-// retries done so far.
-func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
-	return time.Duration(math.Min(math.Pow(2, float64(n)), 600)) * time.Second
-}
-
-// Work runs an asynq server on opts.Queues until ctx ends, then drains.
-func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backends.Handler) error {
-	queues := map[string]int{}
-	for _, q := range opts.Queues {
-		queues[q] = 1
+// Work implements driver.Driver: an asynq server on cfg.Queues (weighted
+// by cfg.Priorities, or strictly) until ctx ends, then a drain of
+// cfg.Grace. asynq's Concurrency is the server's total, as cfg's is.
+func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Handler) error {
+	queues := make(map[string]int, len(cfg.Queues))
+	for _, q := range cfg.Queues {
+		queues[q] = max(cfg.Priorities[q], 1)
 	}
-	for q, w := range opts.Priorities {
-		if w < 1 {
-			return fmt.Errorf("asynq: queue %q: priority %d must be at least 1", q, w)
-		}
-		queues[q] = w
-	}
-	if len(queues) == 0 {
-		for _, q := range b.tasks.WorkerQueues(opts, "default") {
-			queues[q] = 1
-		}
-	}
-	opts = opts.WithDefaults(DefaultConcurrency)
-	conc, grace := opts.Concurrency, opts.Grace
 	srv := asynq.NewServerFromRedisClient(b.rc, asynq.Config{
-		Concurrency:              conc,
+		Concurrency:              cfg.Concurrency,
 		Queues:                   queues,
-		StrictPriority:           opts.StrictPriority,
-		ShutdownTimeout:          grace,
+		StrictPriority:           cfg.StrictPriority,
+		ShutdownTimeout:          cfg.Grace,
 		TaskCheckInterval:        b.checkInterval,
 		DelayedTaskCheckInterval: 100 * time.Millisecond,
-		RetryDelayFunc:           retryDelay,
-		Logger:                   slogAdapter{b},
-		LogLevel:                 asynq.WarnLevel,
+		RetryDelayFunc:           func(n int, _ error, _ *asynq.Task) time.Duration { return driver.RetryDelay(n) },
+		// A step whose workflow bookkeeping failed is run again without
+		// spending a retry.
+		IsFailure: func(err error) bool { return !errors.Is(err, driver.ErrFlowAdvance) },
+		Logger:    slogAdapter{b},
+		LogLevel:  asynq.WarnLevel,
 	})
 	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return b.process(ctx, t, h) })); err != nil {
 		return fmt.Errorf("asynq: starting a worker: %w", err)
 	}
 	<-ctx.Done()
-	srv.Shutdown()
+	srv.Shutdown() // stops taking tasks from every queue at once, then drains
 	return nil
 }
 
 // process runs one task: it calls the handler, stores the output or the
 // error the way asynq expects, and records the attempt's times and outcome
 // and announces the end in one round trip.
-func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler) error {
+func (b *backend) process(ctx context.Context, t *asynq.Task, h driver.Handler) error {
 	taskID, _ := asynq.GetTaskID(ctx)
 	queue, _ := asynq.GetQueueName(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
@@ -79,7 +54,10 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler
 	id := queue + "/" + taskID
 	var env envelope
 	if err := json.Unmarshal(t.Payload(), &env); err != nil {
-		return fmt.Errorf("%s: %w", taskErr{&backends.TaskError{Kind: "bad_input", Message: "the payload is not a taskhost envelope: " + err.Error()}}, asynq.SkipRetry)
+		return fmt.Errorf("%s: %w", taskErr{&driver.TaskError{Kind: abi.KindBadInput, Message: "the payload is not a taskhost envelope: " + err.Error()}}, asynq.SkipRetry)
+	}
+	if env.Flow != nil {
+		maxRetry-- // the reserve (see envelope.Flow)
 	}
 	bg := context.WithoutCancel(ctx)
 	started := time.Now()
@@ -90,17 +68,20 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler
 		ctx, cancel = context.WithTimeout(ctx, env.Timeout)
 		defer cancel()
 	}
-	out, err := h.ProcessTask(ctx, &backends.Task{ID: id, Name: t.Type(), Input: env.Input, Attempt: retried + 1, Heartbeat: func() {}})
+	out, err := h.ProcessTask(ctx, &driver.Task{ID: id, Name: t.Type(), Queue: queue, Input: env.Input,
+		Attempt: retried + 1, MaxRetries: maxRetry, Heartbeat: func() {}, Flow: env.Flow})
+	if errors.Is(err, driver.ErrFlowAdvance) {
+		// Not the task's failure: asynq runs it again after
+		// driver.RetryDelay, without counting a retry (IsFailure).
+		b.logger.Warn("asynq: a workflow step ran but its workflow could not be advanced; it runs again", "task", id, "err", err)
+		b.record(bg, id, t.Type(), &env, retried+1, started, false, "", nil)
+		return err
+	}
 	if err != nil {
-		te := backends.ErrorOf(err)
+		te := driver.ErrorOf(err)
 		final := !te.Retryable || retried >= maxRetry
-		if final && env.WF != nil {
-			if ferr := b.failWorkflow(bg, env.WF, te); ferr != nil {
-				b.logger.Error("asynq: marking a workflow failed", "workflow", env.WF.ID, "err", ferr)
-			}
-		}
 		b.record(bg, id, t.Type(), &env, retried+1, started, final, taskErr{te}.Error(), nil)
-		if !te.Retryable {
+		if final {
 			return fmt.Errorf("%s: %w", taskErr{te}, asynq.SkipRetry)
 		}
 		return taskErr{te}
@@ -111,11 +92,6 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler
 	if _, err := t.ResultWriter().Write(out); err != nil {
 		return fmt.Errorf("asynq: writing the result: %w", err)
 	}
-	if env.WF != nil {
-		if err := b.advance(bg, env.WF, out); err != nil {
-			return fmt.Errorf("asynq: advancing workflow %s: %w", env.WF.ID, err)
-		}
-	}
 	b.record(bg, id, t.Type(), &env, retried+1, started, true, "", out)
 	return nil
 }
@@ -124,22 +100,25 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h backends.Handler
 const maxRecordedOutput = 64 << 10
 
 // record writes an attempt's times to the task's hash and, when the
-// attempt was the last (final), its number and outcome ("error" empty for success),
-// and publishes the id to waiters: one round trip. asynq moves the task to
-// completed or archived only after the handler returns; until then
-// Result reads the outcome from here.
+// attempt was the last (final), its number and outcome ("error" empty for
+// success), frees its unique key and publishes the id to waiters: one
+// round trip. asynq moves the task to completed or archived only after the
+// handler returns; until then Result reads the outcome from here.
 func (b *backend) record(ctx context.Context, id, task string, env *envelope, attempt int, started time.Time, final bool, errText string, out []byte) {
 	key := timesPrefix + id
 	pipe := b.rc.TxPipeline() // one step: a reader sees the whole record or none of it
 	pipe.HSet(ctx, key, "started_at", started.UTC().Format(time.RFC3339Nano), "finished_at", time.Now().UTC().Format(time.RFC3339Nano))
 	if final {
-		// With a small output the record is the whole result, which Wait
+		// With a small output the record is the whole result, which Result
 		// reads in one round trip.
 		if len(out) > maxRecordedOutput {
 			out = nil
 		}
 		pipe.HSet(ctx, key, "done", attempt, "error", errText, "task", task,
 			"enqueued_at", env.EnqueuedAt.UTC().Format(time.RFC3339Nano), "output", out, "has_output", out != nil)
+		if env.Unique != "" {
+			b.unique.Release(ctx, pipe, env.Unique, id)
+		}
 	}
 	pipe.Expire(ctx, key, Retention)
 	if final {

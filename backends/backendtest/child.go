@@ -45,7 +45,7 @@ func runChild(spec string) int {
 		return 1
 	}
 	defer b.Close()
-	if err := b.Register(c.Tasks...); err != nil {
+	if err := b.Register(ctx, c.Tasks...); err != nil {
 		fmt.Fprintln(os.Stderr, "backendtest child:", err)
 		return 1
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"taskhost.dev/abi"
 	"taskhost.dev/backends"
 	"taskhost.dev/internal/jsontest"
 )
@@ -23,7 +24,7 @@ type env struct {
 	t      *testing.T
 	engine string
 	cfg    backends.Config
-	b      backends.Backend
+	b      *backends.Client
 	queue  string
 }
 
@@ -39,7 +40,7 @@ func newEnv(t *testing.T, engine string, cfg backends.Config) *env {
 	if len(q) > 60 {
 		q = q[len(q)-60:]
 	}
-	if err := b.Register(taskSpecs(q)...); err != nil {
+	if err := b.Register(ctx, taskSpecs(q)...); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	return &env{t: t, engine: engine, cfg: cfg, b: b, queue: q}
@@ -53,11 +54,21 @@ func (e *env) work(h backends.Handler, opts backends.WorkerOptions) (stop func()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.b.Work(ctx, opts, h) }()
+	stopping := make(chan struct{})
+	go func() {
+		err := e.b.Work(ctx, opts, h)
+		select {
+		case <-stopping:
+		default:
+			e.t.Errorf("Work returned before the test stopped it: %v", err)
+		}
+		done <- err
+	}()
 	var once sync.Once
 	var err error
 	stop = func() error {
 		once.Do(func() {
+			close(stopping)
 			cancel()
 			select {
 			case err = <-done:
@@ -105,11 +116,24 @@ func Run(t *testing.T, engine string, cfg backends.Config) {
 		{"DelayAndUniqueKey", testDelayAndUniqueKey},
 		{"UnknownTask", testUnknownTask},
 		{"UnknownID", testUnknownID},
+		{"UniqueKeyReleased", testUniqueKeyReleased},
+		{"ConcurrencyIsTotal", testConcurrencyIsTotal},
+		{"StrictPriority", testStrictPriority},
 		{"Concurrent1000", testConcurrent1000},
 		{"GracefulDrain", testGracefulDrain},
+		{"DrainStopsEveryQueue", testDrainStopsEveryQueue},
 		{"SequentialWorkflow", testSequentialWorkflow},
 		{"ParallelWorkflow", testParallelWorkflow},
 		{"FailedWorkflow", testFailedWorkflow},
+		{"CancelQueued", testCancelQueued},
+		{"CancelRunning", testCancelRunning},
+		{"CancelFinished", testCancelFinished},
+		{"CancelWorkflow", testCancelWorkflow},
+		{"SubmitMany", testSubmitMany},
+		{"ScheduleOncePerTick", testScheduleOncePerTick},
+		{"Inspect", testInspect},
+		{"Progress", testProgress},
+		{"TracePropagation", testTracePropagation},
 		{"KilledWorker", testKilledWorker},
 	}
 	for _, tc := range tests {
@@ -150,7 +174,7 @@ func testTypedFailure(t *testing.T, engine string, cfg backends.Config) {
 	if r.Status != backends.StatusFailed || r.Error == nil {
 		t.Fatalf("result %+v, want failed with an error", r)
 	}
-	if r.Error.Kind != "failed" || r.Error.Retryable || !strings.Contains(r.Error.Message, "failed on purpose") {
+	if r.Error.Kind != abi.KindFailed || r.Error.Retryable || !strings.Contains(r.Error.Message, "failed on purpose") {
 		t.Errorf("error %+v, want a non-retryable failed error", r.Error)
 	}
 	if n := h.count(id); n != 1 {
@@ -174,7 +198,7 @@ func testTimeout(t *testing.T, engine string, cfg backends.Config) {
 	start := time.Now()
 	id := e.submit("bt_sleep", `{"ms":10000}`, backends.Timeout(500*time.Millisecond), backends.MaxRetries(0))
 	r := e.wait(id, 30*time.Second)
-	if r.Status != backends.StatusFailed || r.Error == nil || r.Error.Kind != "timeout" {
+	if r.Status != backends.StatusFailed || r.Error == nil || r.Error.Kind != abi.KindTimeout {
 		t.Fatalf("result %+v (error %+v), want failed with a timeout", r, r.Error)
 	}
 	if took := time.Since(start); took > 8*time.Second {
@@ -207,12 +231,12 @@ func testDelayAndUniqueKey(t *testing.T, engine string, cfg backends.Config) {
 	e := newEnv(t, engine, cfg)
 	e.work(newHandler(), backends.WorkerOptions{})
 	start := time.Now()
-	id := e.submit("bt_echo", `{"delayed":true}`, backends.Delay(1500*time.Millisecond), backends.UniqueKey("bt-key-1"))
-	again := e.submit("bt_echo", `{"delayed":true}`, backends.Delay(1500*time.Millisecond), backends.UniqueKey("bt-key-1"))
+	id := e.submit("bt_echo", `{"delayed":true}`, backends.Delay(1500*time.Millisecond), backends.UniqueKey("bt-key-1-"+e.queue))
+	again := e.submit("bt_echo", `{"delayed":true}`, backends.Delay(1500*time.Millisecond), backends.UniqueKey("bt-key-1-"+e.queue))
 	if again != id {
 		t.Errorf("a second submission with the same unique key made task %s beside %s", again, id)
 	}
-	other := e.submit("bt_echo", `{"delayed":true}`, backends.UniqueKey("bt-key-2"))
+	other := e.submit("bt_echo", `{"delayed":true}`, backends.UniqueKey("bt-key-2-"+e.queue))
 	if other == id {
 		t.Errorf("a different unique key returned the same task %s", id)
 	}
@@ -239,15 +263,24 @@ func testUnknownTask(t *testing.T, engine string, cfg backends.Config) {
 
 func testUnknownID(t *testing.T, engine string, cfg backends.Config) {
 	e := newEnv(t, engine, cfg)
-	for _, id := range []string{"987654321", "no-such-id", ""} {
+	// Ids of every engine's form, and ones of none.
+	for _, id := range []string{"987654321987", "no-such-id", "", "bt_nosuch/3f2c6c1e-5a7e-4f0e-9d0a-6b9b4c1d2e3f",
+		"3f2c6c1e-5a7e-4f0e-9d0a-6b9b4c1d2e3f", "task-5a7e4f0e9d0a6b9b4c1d"} {
 		if _, err := e.b.Result(context.Background(), id); !errors.Is(err, backends.ErrNotFound) {
 			t.Errorf("Result(%q) = %v, want ErrNotFound", id, err)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if _, err := e.b.Wait(ctx, id); !errors.Is(err, backends.ErrNotFound) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := time.Now()
+		_, err := e.b.Wait(ctx, id)
+		cancel()
+		if !errors.Is(err, backends.ErrNotFound) {
 			t.Errorf("Wait(%q) = %v, want ErrNotFound", id, err)
 		}
-		cancel()
+		// The client promises ErrNotFound within a second; the margin is
+		// for a loaded machine.
+		if took := time.Since(start); took > 1500*time.Millisecond {
+			t.Errorf("Wait(%q) took %s to say it is unknown, want within a second", id, took)
+		}
 	}
 }
 
@@ -328,7 +361,7 @@ func testKilledWorker(t *testing.T, engine string, cfg backends.Config) {
 		spec[i].Timeout = 3 * time.Second
 		spec[i].MaxRetries = 3
 	}
-	if err := e.b.Register(spec...); err != nil {
+	if err := e.b.Register(context.Background(), spec...); err != nil {
 		t.Fatal(err)
 	}
 	child := startChild(t, engine, cfg, e.queue, spec)

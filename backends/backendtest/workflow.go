@@ -6,22 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"taskhost.dev/abi"
 	"taskhost.dev/backends"
 	"taskhost.dev/internal/jsontest"
 )
 
-func (e *env) workflows() backends.Workflows {
-	e.t.Helper()
-	w, err := backends.AsWorkflows(e.b)
-	if err != nil {
-		e.t.Fatalf("%v: every engine must run workflows", err)
-	}
-	return w
-}
-
 func (e *env) runWorkflow(wf *backends.Workflow, input string) backends.WorkflowResult {
 	e.t.Helper()
-	w := e.workflows()
+	w := e.b
 	start := time.Now()
 	id, err := w.SubmitWorkflow(context.Background(), *wf, json.RawMessage(input))
 	if err != nil {
@@ -47,7 +39,7 @@ func (e *env) runWorkflow(wf *backends.Workflow, input string) backends.Workflow
 func (e *env) declare(wfs ...*backends.Workflow) {
 	e.t.Helper()
 	for _, wf := range wfs {
-		if err := backends.DeclareWorkflows(e.b, *wf); err != nil {
+		if err := e.b.DeclareWorkflows(context.Background(), *wf); err != nil {
 			e.t.Fatalf("DeclareWorkflows(%s): %v", wf.Name, err)
 		}
 	}
@@ -104,7 +96,7 @@ func testFailedWorkflow(t *testing.T, engine string, cfg backends.Config) {
 	e.declare(wf)
 	e.work(newHandler(), backends.WorkerOptions{})
 	r := e.runWorkflow(wf, `{}`)
-	if r.Status != backends.StatusFailed || r.Error == nil || r.Error.Kind != "failed" {
+	if r.Status != backends.StatusFailed || r.Error == nil || r.Error.Kind != abi.KindFailed {
 		t.Fatalf("workflow %+v (error %+v), want failed by its second step", r, r.Error)
 	}
 	want := []backends.Status{backends.StatusSucceeded, backends.StatusFailed, backends.StatusCancelled}
@@ -113,10 +105,10 @@ func testFailedWorkflow(t *testing.T, engine string, cfg backends.Config) {
 			t.Errorf("step %d: %s, want %s", i, s.Status, want[i])
 		}
 	}
-	if _, err := e.workflows().SubmitWorkflow(context.Background(), *backends.NewWorkflow("bt_unknown").Then("bt_nope"), json.RawMessage(`{}`)); err == nil {
+	if _, err := e.b.SubmitWorkflow(context.Background(), *backends.NewWorkflow("bt_unknown").Then("bt_nope"), json.RawMessage(`{}`)); err == nil {
 		t.Error("a workflow naming an unknown task was accepted")
 	}
-	if _, err := e.workflows().WorkflowResult(context.Background(), "wf_no_such"); err == nil {
+	if _, err := e.b.WorkflowResult(context.Background(), "wf_no_such"); err == nil {
 		t.Error("WorkflowResult of an unknown id succeeded")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"taskhost.dev/backends"
 	"taskhost.dev/backends/backendtest"
 	_ "taskhost.dev/backends/celery"
+	"taskhost.dev/backends/internal/benchtest"
+	"taskhost.dev/backends/internal/redisflow/redisflowtest"
 )
 
 func TestMain(m *testing.M) { backendtest.Main(m) }
@@ -31,6 +33,18 @@ func TestConformance(t *testing.T) {
 	backendtest.Run(t, "celery", backends.Config{URL: redisURL(), Options: map[string]string{"visibility_timeout": "4s"}})
 }
 
+// TestStepRerunAfterFailedAdvance: a step whose workflow bookkeeping fails
+// (its hash made a string while it runs) is sent again as a retry that
+// does not count, runs again within seconds, and the workflow succeeds.
+// Before, the delivery stayed unacknowledged, kept fresh by its own
+// worker, and never ran again while that worker lived.
+func TestStepRerunAfterFailedAdvance(t *testing.T) {
+	rc := redis.NewClient(mustParse(t, redisURL()))
+	defer rc.Close()
+	// taskhost:celery:wf:ID is the workflow's hash (celery.go, flowPrefix).
+	redisflowtest.AdvanceFault(t, "celery", backends.Config{URL: redisURL()}, rc, func(id string) string { return "taskhost:celery:wf:" + id })
+}
+
 // TestStopPutsBackHeldETA: a worker holding a task for its ETA puts it
 // back on its queue at once when stopped, rather than waiting for the
 // ETA or losing it; another worker then runs it.
@@ -38,7 +52,7 @@ func TestStopPutsBackHeldETA(t *testing.T) {
 	ctx := context.Background()
 	b := open(t, nil)
 	q := uniqueQueue("eta")
-	b.Register(backends.TaskSpec{Name: "g_upper", Queue: q})
+	register(t, b, backends.TaskSpec{Name: "g_upper", Queue: q})
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- b.Work(wctx, backends.WorkerOptions{}, goTasks) }()
@@ -80,4 +94,13 @@ func mustParse(t *testing.T, url string) *redis.Options {
 		t.Fatal(err)
 	}
 	return opt
+}
+
+// BenchmarkRoundTrip: go test ./backends/celery -run '^$' -bench . -benchtime 2000x
+func BenchmarkRoundTrip(b *testing.B) {
+	benchtest.RoundTrip(b, "celery", backends.Config{URL: redisURL()})
+}
+
+func BenchmarkParallel(b *testing.B) {
+	benchtest.Parallel(b, "celery", backends.Config{URL: redisURL()})
 }

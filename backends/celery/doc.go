@@ -32,6 +32,14 @@
 //
 // # Worker
 //
+// A worker runs at most its Concurrency tasks at once, over all its
+// queues together. It takes its queues in turn; with Priorities, in an
+// order drawn by weight for each take; with StrictPriority, highest weight
+// first, every queue's priority 0 list before any queue's 3, 6 and 9, as
+// kombu orders them. When its drain starts it takes nothing more from any
+// queue (a message that a blocking BRPOP begun before returns after goes
+// back where it was), and running tasks have the grace period.
+//
 // The worker acknowledges a message after its task ran and its result is
 // stored (Celery's acks_late): taking a message moves it to kombu's unacked
 // hash and unacked_index in the same Lua script (when messages wait; a
@@ -54,10 +62,11 @@
 // "exc_module"} (a timeout as billiard's TimeLimitExceeded, an unknown task
 // as NotRegistered) plus the host's error kind; STARTED when track_started
 // is on; none when the client set ignore_result. A failed attempt that may
-// be retried, with retries left (the task's registered max retries, or
-// Submit's MaxRetries, carried in the header taskhost_max_retries), is
-// sent again with retries + 1 after 1 s, 2 s, 4 s ... and the RETRY state
-// is stored. eta and countdown are held in memory as Celery does (their
+// be retried, with retries left (the task's retries as the client
+// resolved them, carried in the header taskhost_max_retries; the
+// registered ones for a Python client's message), is sent again with
+// retries + 1 after driver.RetryDelay, as on every engine (1 s, doubling,
+// up to 10 minutes), and the RETRY state is stored. eta and countdown are held in memory as Celery does (their
 // messages stay unacknowledged, kept fresh); expires ends a late task as
 // REVOKED; timelimit is the task's timeout. The rest of a chain, carried
 // in the body's chain field, is sent when a task succeeds, with the result
@@ -69,20 +78,43 @@
 //
 // Beside Celery's keys this package keeps taskhost:celery:task:ID (task,
 // queue, times, attempt, state), so that Result can say pending and
-// running, which Celery's backend cannot, and taskhost:celery:unique:KEY.
+// running, which Celery's backend cannot.
+//
+// # Unique keys
+//
+// A key is claimed in the hash taskhost:celery:claim:KEY
+// (backends/internal/redisunique) before its task is sent: it holds while
+// the holder's record says pending, running or retrying, a duplicate gets
+// the holder's id and touches nothing of it, and our worker frees it in
+// the transaction that stores the task's end. A Python worker leaves our
+// record pending, so a holder that looks live is read whole (its Celery
+// result) before it is believed; a holder done or gone is replaced.
 //
 // # Waiting
 //
-// Wait subscribes to celery-task-meta-ID, the channel Celery's own
-// AsyncResult.get() listens on, with a poll every 500 ms as the fallback.
+// The client's Wait listens (driver.Hub) with one pattern subscription per
+// client, on the result backend, to celery-task-meta-*, the channels on
+// which Celery's result backend publishes each state it stores and on
+// which Celery's own AsyncResult.get() listens, so that a task our worker
+// or a Python one finishes wakes its waiters; a poll every 500 ms is the
+// fallback. The subscription hears every task's state stored on that
+// Redis, of every application: a client waiting among a busy Celery
+// deployment's results receives them all, and reads only its own.
 //
 // # Workflows
 //
-// The worker that finishes a step records its output and counts its stage
-// down in one Lua script; the one that finishes a stage's last step sends
-// the next stage in one Lua script that also marks the stage sent, and
-// acknowledges its own message only after that. Step tasks have ids
-// derived from their workflow, stage and index. The guarantee: no step is
-// lost or sent twice; a step whose worker dies after running it but before
-// acknowledging runs again (at least once).
+// Workflows run on the client's runner, over the Redis bookkeeping shared
+// with asynq (backends/internal/redisflow: the hash taskhost:celery:wf:ID
+// and the set taskhost:celery:wf:ID:done; a workflow's end is published on
+// the hash's name). A step is an ordinary Celery message with the header
+// taskhost_workflow and an id derived from its workflow, stage and index;
+// the runner records a step and sends the next stage before the worker
+// acknowledges the step's message, and a stage is sent by one Lua script
+// that also marks it sent, so sending it twice sends nothing. A step whose
+// task succeeded but whose workflow could not be advanced
+// (driver.ErrFlowAdvance) is sent again as a retry that does not count
+// (its retries stay as they were) after driver.RetryDelay, and its
+// delivery acknowledged; the runner counts a step once. The guarantee: no
+// step is lost or sent twice; a step whose worker dies after running it
+// but before acknowledging runs again (at least once).
 package celery

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"taskhost.dev/abi"
 	"taskhost.dev/backends"
 	"taskhost.dev/internal/jsontest"
 )
@@ -47,7 +48,7 @@ func pyEnv(t *testing.T) []string {
 
 func uniqueQueue(prefix string) string { return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()) }
 
-func open(t *testing.T, opts map[string]string) backends.Backend {
+func open(t *testing.T, opts map[string]string) *backends.Client {
 	t.Helper()
 	b, err := backends.Open(context.Background(), "celery", backends.Config{URL: redisURL(), Options: opts})
 	if err != nil {
@@ -57,7 +58,14 @@ func open(t *testing.T, opts map[string]string) backends.Backend {
 	return b
 }
 
-func work(t *testing.T, b backends.Backend, h backends.Handler, opts backends.WorkerOptions) {
+func register(t *testing.T, b *backends.Client, specs ...backends.TaskSpec) {
+	t.Helper()
+	if err := b.Register(context.Background(), specs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func work(t *testing.T, b *backends.Client, h backends.Handler, opts backends.WorkerOptions) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Work(ctx, opts, h) }()
@@ -74,10 +82,10 @@ var goTasks = backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (
 	case "g_wrap":
 		return json.Marshal(map[string]json.RawMessage{"wrapped": t.Input})
 	case "g_fail":
-		return nil, &backends.TaskError{Kind: "failed", Message: "refused on purpose"}
+		return nil, &backends.TaskError{Kind: abi.KindFailed, Message: "refused on purpose"}
 	case "g_flaky":
 		if t.Attempt < 2 {
-			return nil, &backends.TaskError{Kind: "failed", Message: "try again", Retryable: true}
+			return nil, &backends.TaskError{Kind: abi.KindFailed, Message: "try again", Retryable: true}
 		}
 		return json.Marshal(map[string]int{"attempt": t.Attempt})
 	case "py_slow": // the Python task of the same name sleeps; ours need not
@@ -92,7 +100,7 @@ var goTasks = backends.HandlerFunc(func(ctx context.Context, t *backends.Task) (
 		}
 		return json.RawMessage(`{"ran_by":"taskhost"}`), nil
 	}
-	return nil, &backends.TaskError{Kind: "unknown_task", Message: t.Name}
+	return nil, &backends.TaskError{Kind: abi.KindUnknownTask, Message: t.Name}
 })
 
 // TestPythonClient: Celery's own Python client calls tasks our worker
@@ -106,7 +114,7 @@ func TestPythonClient(t *testing.T) {
 	for _, n := range []string{"g_upper", "g_wrap", "g_fail", "g_flaky", "g_sleep"} {
 		specs = append(specs, backends.TaskSpec{Name: n, Queue: q, MaxRetries: 2})
 	}
-	b.Register(specs...)
+	register(t, b, specs...)
 	work(t, b, goTasks, backends.WorkerOptions{Concurrency: 4})
 	cmd := exec.Command(py, "interop.py", "client", q)
 	cmd.Dir, cmd.Env = testdata(t), pyEnv(t)
@@ -121,22 +129,22 @@ func TestPythonClient(t *testing.T) {
 		t.Fatalf("python client printed %q: %v", out, err)
 	}
 	for key, want := range map[string]string{
-		"kwargs":       `{"ok":{"text":"HI"}}`,
-		"args":         `{"ok":{"text":"YO"}}`,
-		"fail":         `{"exc":"TaskFailed","msg":"refused on purpose"}`,
-		"retry":        `{"ok":{"attempt":2}}`,
-		"chain":        `{"ok":{"wrapped":{"wrapped":{"text":"X"}}}}`,
-		"chain_first":  `{"ok":{"text":"X"}}`,
-		"countdown":    `{"ok":{"text":"LATER"}}`,
-		"sleep":        `{"ok":{"ran_by":"taskhost"}}`,
+		"kwargs":      `{"ok":{"text":"HI"}}`,
+		"args":        `{"ok":{"text":"YO"}}`,
+		"fail":        `{"exc":"TaskFailed","msg":"refused on purpose"}`,
+		"retry":       `{"ok":{"attempt":2}}`,
+		"chain":       `{"ok":{"wrapped":{"wrapped":{"text":"X"}}}}`,
+		"chain_first": `{"ok":{"text":"X"}}`,
+		"countdown":   `{"ok":{"text":"LATER"}}`,
+		"sleep":       `{"ok":{"ran_by":"taskhost"}}`,
 	} {
 		if !jsontest.Equal(got[key], want) {
 			t.Errorf("%s: %s, want %s", key, got[key], want)
 		}
 	}
-	// The client reads the state every 20 ms: it sees STARTED (track_started)
-	// while the task sleeps, and PENDING only when its first read comes
-	// before our idle worker has taken the task.
+	// The client reads the state every 20 ms until it is ready: it sees
+	// STARTED (track_started) while the task sleeps, and PENDING only when
+	// its first read comes before our idle worker has taken the task.
 	var states []string
 	json.Unmarshal(got["sleep_states"], &states)
 	if !slices.Contains(states, "STARTED") || slices.ContainsFunc(states, func(s string) bool { return s != "PENDING" && s != "STARTED" }) {
@@ -176,7 +184,7 @@ func pythonWorker(t *testing.T, py, q string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func waitFor(t *testing.T, b backends.Backend, id string, within time.Duration) backends.TaskResult {
+func waitFor(t *testing.T, b *backends.Client, id string, within time.Duration) backends.TaskResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -193,7 +201,7 @@ func TestPythonWorkerServesSubmit(t *testing.T) {
 	py := python(t)
 	q := uniqueQueue("pyworker")
 	b := open(t, nil)
-	b.Register(backends.TaskSpec{Name: "py_add", Queue: q}, backends.TaskSpec{Name: "py_fail", Queue: q})
+	register(t, b, backends.TaskSpec{Name: "py_add", Queue: q}, backends.TaskSpec{Name: "py_fail", Queue: q})
 	pythonWorker(t, py, q, "--pool=solo")
 	ctx := context.Background()
 	id, err := b.Submit(ctx, "py_add", json.RawMessage(`{"x":2,"y":3}`))
@@ -212,6 +220,37 @@ func TestPythonWorkerServesSubmit(t *testing.T) {
 	}
 }
 
+// TestUniqueKeyOfPythonRunTask: a unique key holds while a Python worker
+// has yet to run its task, and is free once it has, although a Python
+// worker leaves our record of the task pending: the claim reads the
+// holder's Celery result before it believes the record.
+func TestUniqueKeyOfPythonRunTask(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pyunique")
+	b := open(t, nil)
+	register(t, b, backends.TaskSpec{Name: "py_add", Queue: q})
+	ctx := context.Background()
+	key := backends.UniqueKey("py-" + q)
+	first, err := b.Submit(ctx, "py_add", json.RawMessage(`{"x":1,"y":1}`), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dup, err := b.Submit(ctx, "py_add", json.RawMessage(`{"x":5,"y":5}`), key); err != nil || dup != first {
+		t.Fatalf("a second submission while the first waits for a worker: %s, %v; want %s", dup, err, first)
+	}
+	pythonWorker(t, py, q, "--pool=solo")
+	if r := waitFor(t, b, first, time.Minute); r.Status != backends.StatusSucceeded || string(r.Output) != "2" {
+		t.Fatalf("the first task, run by a Python worker: %+v (output %s)", r, r.Output)
+	}
+	again, err := b.Submit(ctx, "py_add", json.RawMessage(`{"x":2,"y":2}`), key)
+	if err != nil || again == first {
+		t.Fatalf("a submission once the Python worker ran the key's task: %s, %v; want a new task", again, err)
+	}
+	if r := waitFor(t, b, again, time.Minute); r.Status != backends.StatusSucceeded || string(r.Output) != "4" {
+		t.Errorf("the task submitted after the key was freed: %+v (output %s)", r, r.Output)
+	}
+}
+
 // TestKilledPythonWorkerRestored: a Python worker with acks_late is killed
 // mid-task; our worker puts the message back once older than its
 // visibility timeout, and runs the task.
@@ -219,7 +258,7 @@ func TestKilledPythonWorkerRestored(t *testing.T) {
 	py := python(t)
 	q := uniqueQueue("pykilled")
 	b := open(t, map[string]string{"visibility_timeout": "2s"})
-	b.Register(backends.TaskSpec{Name: "py_slow", Queue: q})
+	register(t, b, backends.TaskSpec{Name: "py_slow", Queue: q})
 	w := pythonWorker(t, py, q, "--pool=prefork", "-c", "1")
 	id, err := b.Submit(context.Background(), "py_slow", json.RawMessage(`{"ms":20000}`))
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/abi"
+	"taskhost.dev/backends/driver"
 )
 
 // Celery's message protocol v2 as kombu's Redis transport carries it. A
@@ -79,9 +80,13 @@ type headers struct {
 	Origin       string      `json:"origin"`
 	IgnoreResult bool        `json:"ignore_result"`
 	Redelivered  bool        `json:"redelivered,omitempty"`
-	MaxRetries   *int        `json:"taskhost_max_retries,omitempty"`
-	EnqueuedAt   string      `json:"taskhost_enqueued_at,omitempty"`
-	Workflow     *wfRef      `json:"taskhost_workflow,omitempty"`
+	// MaxRetries are the task's retries, as the client resolved them.
+	MaxRetries *int   `json:"taskhost_max_retries,omitempty"`
+	EnqueuedAt string `json:"taskhost_enqueued_at,omitempty"`
+	// Unique is the task's unique key, freed when the task is done.
+	Unique string `json:"taskhost_unique,omitempty"`
+	// Workflow is the workflow step the task runs.
+	Workflow *driver.FlowRef `json:"taskhost_workflow,omitempty"`
 }
 
 type properties struct {
@@ -98,13 +103,6 @@ type deliveryInfo struct {
 	Exchange    string `json:"exchange"`
 	RoutingKey  string `json:"routing_key"`
 	Redelivered bool   `json:"redelivered,omitempty"`
-}
-
-// wfRef places a message in one of this project's workflows.
-type wfRef struct {
-	ID    string `json:"id"`
-	Stage int    `json:"stage"`
-	Index int    `json:"index"`
 }
 
 // body is a message's decoded body: [args, kwargs, embed].
@@ -189,7 +187,7 @@ func decodeBody(env *envelope) (body, error) {
 //   - no args: the kwargs object ({} when there are none);
 //   - one arg: that value; several args: the array of them;
 //   - with kwargs beside args, the kwargs are added to that value as a
-//     workflow step's params are (backends.StepInput): set on it when it
+//     workflow step's params are (driver.StepInput): set on it when it
 //     is an object, else the input is {"input": value, ...kwargs}.
 //
 // So send_task("t", kwargs={"a": 1}) and send_task("t", args=[{"a": 1}])
@@ -212,7 +210,7 @@ func InputOf(args []json.RawMessage, kwargs map[string]json.RawMessage) (json.Ra
 		return value, nil
 	}
 	params, _ := json.Marshal(kwargs)
-	return backends.StepInput(value, params)
+	return driver.StepInput(value, params)
 }
 
 // ArgsOf is how Submit passes a JSON input to a Celery task: an object as
@@ -265,41 +263,45 @@ const (
 	stateRevoked = "REVOKED"
 )
 
-func metaKey(id string) string { return "celery-task-meta-" + id }
+// metaPrefix starts the key of a task's state in the result backend, and
+// the channel it is published on.
+const metaPrefix = "celery-task-meta-"
+
+func metaKey(id string) string { return metaPrefix + id }
 
 // excInfo is a failure as Celery's result backend stores it; Python's
 // AsyncResult raises it as exc_module.exc_type(*exc_message). The taskhost_
 // fields keep the host's error kind and retry verdict.
 type excInfo struct {
-	Type      string `json:"exc_type"`
-	Message   []any  `json:"exc_message"`
-	Module    string `json:"exc_module"`
-	Kind      string `json:"taskhost_kind,omitempty"`
-	Retryable *bool  `json:"taskhost_retryable,omitempty"`
+	Type      string   `json:"exc_type"`
+	Message   []any    `json:"exc_message"`
+	Module    string   `json:"exc_module"`
+	Kind      abi.Kind `json:"taskhost_kind,omitempty"`
+	Retryable *bool    `json:"taskhost_retryable,omitempty"`
 }
 
 // excOf is the exception a task error is stored as: a timeout as
 // billiard's TimeLimitExceeded (as a Python worker stores one), an
-// unknown task as NotRegistered, an expired one as TaskRevokedError, any
-// other kind as taskhost.TaskFailed.
-func excOf(te *backends.TaskError) excInfo {
+// unknown task as NotRegistered, a cancelled one (an expired task) as
+// TaskRevokedError, any other kind as taskhost.TaskFailed.
+func excOf(te *driver.TaskError) excInfo {
 	e := excInfo{Type: "TaskFailed", Module: "taskhost", Message: []any{te.Message}, Kind: te.Kind, Retryable: &te.Retryable}
 	switch te.Kind {
-	case "timeout":
+	case abi.KindTimeout:
 		e.Type, e.Module = "TimeLimitExceeded", "billiard.exceptions"
-	case "unknown_task":
+	case abi.KindUnknownTask:
 		e.Type, e.Module = "NotRegistered", "celery.exceptions"
-	case "expired", "revoked":
+	case abi.KindCancelled:
 		e.Type, e.Module = "TaskRevokedError", "celery.exceptions"
 	}
 	return e
 }
 
 // taskErrorOf reads a stored failure, ours or a Python worker's.
-func taskErrorOf(raw json.RawMessage) *backends.TaskError {
+func taskErrorOf(raw json.RawMessage) *driver.TaskError {
 	var e excInfo
 	if err := json.Unmarshal(raw, &e); err != nil || e.Type == "" {
-		return &backends.TaskError{Kind: "failed", Message: string(raw), Retryable: true}
+		return &driver.TaskError{Kind: abi.KindFailed, Message: string(raw), Retryable: true}
 	}
 	parts := make([]string, len(e.Message))
 	for i, m := range e.Message {
@@ -307,17 +309,17 @@ func taskErrorOf(raw json.RawMessage) *backends.TaskError {
 	}
 	text := strings.Join(parts, " ")
 	if e.Kind != "" {
-		return &backends.TaskError{Kind: e.Kind, Message: text, Retryable: e.Retryable != nil && *e.Retryable}
+		return &driver.TaskError{Kind: e.Kind, Message: text, Retryable: e.Retryable != nil && *e.Retryable}
 	}
 	// A Python worker's exception: exc_message holds its args.
-	kind := "failed"
+	kind := abi.KindFailed
 	switch e.Type {
 	case "TimeLimitExceeded", "SoftTimeLimitExceeded":
-		kind = "timeout"
+		kind = abi.KindTimeout
 	case "TaskRevokedError":
-		kind = "cancelled"
+		kind = abi.KindCancelled
 	}
-	return &backends.TaskError{Kind: kind, Message: e.Type + ": " + text, Retryable: true}
+	return &driver.TaskError{Kind: kind, Message: e.Type + ": " + text, Retryable: true}
 }
 
 // isoUTC is date_done's format: UTC without a zone, as Celery 5.2 writes it.

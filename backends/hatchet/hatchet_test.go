@@ -3,8 +3,10 @@ package hatchet_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +43,7 @@ func TestConformance(t *testing.T) {
 
 // open opens the backend for a test on a queue of its own, named after
 // prefix, with tasks registered there.
-func open(t *testing.T, prefix string, tasks ...backends.TaskSpec) (backends.Backend, string) {
+func open(t *testing.T, prefix string, tasks ...backends.TaskSpec) (*backends.Client, string) {
 	t.Helper()
 	engine(t)
 	b, err := backends.Open(context.Background(), "hatchet", backends.Config{})
@@ -53,7 +55,7 @@ func open(t *testing.T, prefix string, tasks ...backends.TaskSpec) (backends.Bac
 	for i := range tasks {
 		tasks[i].Queue = q
 	}
-	if err := b.Register(tasks...); err != nil {
+	if err := b.Register(context.Background(), tasks...); err != nil {
 		t.Fatal(err)
 	}
 	return b, q
@@ -61,7 +63,7 @@ func open(t *testing.T, prefix string, tasks ...backends.TaskSpec) (backends.Bac
 
 // work runs a worker on queue q (all the registered tasks' queues when
 // empty) with h until the test ends.
-func work(t *testing.T, b backends.Backend, q string, h backends.HandlerFunc) {
+func work(t *testing.T, b *backends.Client, q string, h backends.HandlerFunc) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var qs []string
@@ -69,7 +71,14 @@ func work(t *testing.T, b backends.Backend, q string, h backends.HandlerFunc) {
 		qs = []string{q}
 	}
 	go func() { done <- b.Work(ctx, backends.WorkerOptions{Queues: qs}, h) }()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-done })
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 // TestTaskRegisteredWhileWorking: a task registered after the worker
@@ -95,7 +104,7 @@ func TestTaskRegisteredWhileWorking(t *testing.T) {
 		}
 	}
 	wait("early")
-	if err := b.Register(backends.TaskSpec{Name: "late", Queue: q}); err != nil {
+	if err := b.Register(ctx, backends.TaskSpec{Name: "late", Queue: q}); err != nil {
 		t.Fatal(err)
 	}
 	wait("late")
@@ -148,14 +157,73 @@ func TestHeartbeatRefreshesTimeout(t *testing.T) {
 	}
 }
 
-// TestPing: the health probe's call reaches the engine.
+// TestPing: the health probe's call reaches the engine: with the engine's
+// address wrong, it fails.
 func TestPing(t *testing.T) {
 	b, _ := open(t, "ping")
-	p, ok := b.(backends.Pinger)
-	if !ok {
-		t.Fatal("the hatchet backend is not a backends.Pinger")
-	}
-	if err := p.Ping(context.Background()); err != nil {
+	if err := b.Ping(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	bad, err := backends.Open(context.Background(), "hatchet", backends.Config{URL: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := bad.Ping(ctx); err == nil {
+		t.Error("Ping of an engine at 127.0.0.1:1 succeeded")
+	}
+}
+
+// TestTasksChangedHonoursCtx: a Register while a worker runs returns with
+// its context's error when that ends before the engine has the new
+// registration; the next Register, with time to spare, registers again
+// (the worker then serves the task), and the worker stops promptly: no
+// registration holds what the drain needs.
+func TestTasksChangedHonoursCtx(t *testing.T) {
+	ctx := context.Background()
+	b, q := open(t, "ctx", backends.TaskSpec{Name: "first"})
+	stop := work(t, b, q, func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+		return json.Marshal(map[string]string{"ran": t.Name})
+	})
+	wctx, c := context.WithTimeout(ctx, time.Minute)
+	defer c()
+	// The worker serves "first": its registration is done.
+	id, err := b.Submit(ctx, "first", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.Wait(wctx, id); err != nil || r.Status != backends.StatusSucceeded {
+		t.Fatalf("first: %+v, %v", r, err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = b.Register(short, backends.TaskSpec{Name: "second", Queue: q})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Register with a 1ms context: %v; want its deadline error", err)
+	}
+	// Generous for a loaded 2-core machine: the point is not 30 s.
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Register with a 1ms context returned after %s", took)
+	}
+	if err := b.Register(ctx, backends.TaskSpec{Name: "second", Queue: q}); err != nil {
+		t.Fatal(err)
+	}
+	id, err = b.Submit(ctx, "second", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.Wait(wctx, id); err != nil || r.Status != backends.StatusSucceeded || string(r.Output) != `{"ran":"second"}` {
+		t.Fatalf("the task registered again after an abandoned registration: %+v (output %s), %v", r, r.Output, err)
+	}
+	start = time.Now()
+	if err := stop(); err != nil {
+		t.Fatalf("Work: %v", err)
+	}
+	// Generous again; the old registration's wait was up to 30 s.
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the worker took %s to stop", took)
 	}
 }

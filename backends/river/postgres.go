@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/backends/driver"
 )
 
 // notifyChannel is the PostgreSQL channel on which workers announce
@@ -25,14 +24,10 @@ type pgDB struct {
 	pool   *pgxpool.Pool
 	drv    *riverpgxv5.Driver
 	logger *slog.Logger
-
-	mu        sync.Mutex
-	waiters   map[string]map[chan struct{}]bool
-	listening bool
-	stop      context.CancelFunc
+	hub    driver.Hub
 }
 
-func openPostgres(ctx context.Context, url string, logger *slog.Logger) (*backend[pgx.Tx], error) {
+func openPostgres(ctx context.Context, url string, cfg driver.Config) (*backend[pgx.Tx], error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err == nil {
 		err = pool.Ping(ctx)
@@ -43,19 +38,29 @@ func openPostgres(ctx context.Context, url string, logger *slog.Logger) (*backen
 		}
 		return nil, fmt.Errorf("river: connecting to PostgreSQL: %w (check DATABASE_URL)", err)
 	}
-	return newBackend[pgx.Tx](ctx, &pgDB{url: url, pool: pool, drv: riverpgxv5.New(pool), logger: logger, waiters: map[string]map[chan struct{}]bool{}}, logger)
+	d := &pgDB{url: url, pool: pool, drv: riverpgxv5.New(pool), logger: cfg.Logger}
+	// Failures and retries are finished by River itself, without a
+	// notification, so a waiter also reads every 100 ms.
+	d.hub = driver.Hub{Listen: d.listen, Poll: 100 * time.Millisecond}
+	return newBackend[pgx.Tx](ctx, d, cfg)
 }
 
 func (d *pgDB) driver() riverdriver.Driver[pgx.Tx] { return d.drv }
-func (d *pgDB) kind() string                       { return "PostgreSQL" }
-func (d *pgDB) pollInterval() time.Duration        { return time.Second } // LISTEN/NOTIFY does the rest
+
+// setMetadata sets key (a constant) of job $2's metadata to the JSON $1.
+func (d *pgDB) setMetadata(key string) string {
+	return `UPDATE river_job SET metadata = jsonb_set(metadata, '{` + key + `}', $1::jsonb) WHERE id = $2`
+}
+
+// metadataHas is SQL true for a job whose metadata has key (a constant).
+func (d *pgDB) metadataHas(key string) string { return `metadata ? '` + key + `'` }
+
+func (d *pgDB) cancelPoll() time.Duration   { return 0 } // River's notifier cancels at once
+func (d *pgDB) kind() string                { return "PostgreSQL" }
+func (d *pgDB) pollInterval() time.Duration { return time.Second } // LISTEN/NOTIFY does the rest
 
 func (d *pgDB) close() {
-	d.mu.Lock()
-	if d.stop != nil {
-		d.stop()
-	}
-	d.mu.Unlock()
+	d.hub.Close()
 	d.pool.Close()
 }
 
@@ -86,43 +91,14 @@ func (d *pgDB) notify(ctx context.Context, tx pgx.Tx, key string) error {
 	return err
 }
 
-// subscribe registers a waiter for id with the shared listener. Failures
-// and retries are finished by River itself, without a notification, so the
-// waiter also wakes every 100 ms.
-func (d *pgDB) subscribe(id string) (func(context.Context) error, func()) {
-	ch := make(chan struct{}, 1)
-	d.mu.Lock()
-	if d.waiters[id] == nil {
-		d.waiters[id] = map[chan struct{}]bool{}
-	}
-	d.waiters[id][ch] = true
-	if !d.listening {
-		d.listening = true
-		lctx, cancel := context.WithCancel(context.Background())
-		d.stop = cancel
-		go d.listen(lctx)
-	}
-	d.mu.Unlock()
-	wait := func(ctx context.Context) error {
-		_, err := backends.Pause(ctx, 100*time.Millisecond, ch)
-		return err
-	}
-	cancel := func() {
-		d.mu.Lock()
-		delete(d.waiters[id], ch)
-		if len(d.waiters[id]) == 0 {
-			delete(d.waiters, id)
-		}
-		d.mu.Unlock()
-	}
-	return wait, cancel
-}
+func (d *pgDB) subscribe(id string) (func(context.Context) error, func()) { return d.hub.Subscribe(id) }
 
 // listen holds one connection in LISTEN and wakes the waiters of each
 // announced task, reconnecting after errors.
-func (d *pgDB) listen(ctx context.Context) {
+func (d *pgDB) listen(ctx context.Context, ready func()) {
 	for ctx.Err() == nil {
-		err := d.listenOnce(ctx)
+		err := d.listenOnce(ctx, ready)
+		ready() // listening failed: the waiters poll meanwhile
 		if ctx.Err() != nil {
 			return
 		}
@@ -134,7 +110,7 @@ func (d *pgDB) listen(ctx context.Context) {
 	}
 }
 
-func (d *pgDB) listenOnce(ctx context.Context) error {
+func (d *pgDB) listenOnce(ctx context.Context, ready func()) error {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -144,18 +120,12 @@ func (d *pgDB) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Exec(context.Background(), "UNLISTEN "+notifyChannel)
+	ready()
 	for {
 		n, err := conn.Conn().WaitForNotification(ctx)
 		if err != nil {
 			return err
 		}
-		d.mu.Lock()
-		for ch := range d.waiters[n.Payload] {
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
-		}
-		d.mu.Unlock()
+		d.hub.Notify(n.Payload)
 	}
 }

@@ -16,7 +16,9 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"taskhost.dev/abi"
 	"taskhost.dev/backends"
+	"taskhost.dev/backends/driver"
 )
 
 // Engine is the name this backend registers under.
@@ -28,46 +30,65 @@ func init() {
 
 // Open opens River on the database that cfg.URL (else DATABASE_URL) names;
 // see the package documentation.
-func Open(ctx context.Context, cfg backends.Config) (backends.Backend, error) {
-	if err := cfg.CheckOptions(Engine); err != nil {
+func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
+	if err := driver.CheckOptions(Engine, cfg.Options); err != nil {
 		return nil, err
 	}
 	url := cfg.URL
 	if url == "" {
 		url = os.Getenv("DATABASE_URL")
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = quietLogger()
-	}
 	if strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://") {
-		return openPostgres(ctx, url, logger)
+		return openPostgres(ctx, url, cfg)
 	}
-	return openSQLite(ctx, strings.TrimPrefix(url, "sqlite://"), logger)
-}
-
-// quietLogger logs River's warnings and errors to standard error.
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return openSQLite(ctx, strings.TrimPrefix(url, "sqlite://"), cfg)
 }
 
 // jobArgs are the args of every taskhost job.
 type jobArgs struct {
 	Task    string          `json:"task"`
 	Input   json.RawMessage `json:"input"`
-	Timeout time.Duration   `json:"timeout,omitempty"`
+	Timeout duration        `json:"timeout,omitempty"`
+	Backoff *driver.Backoff `json:"backoff,omitempty"`
 	Unique  string          `json:"unique,omitempty" river:"unique"`
-	WF      *wfRef          `json:"wf,omitempty"`
-}
-
-// wfRef places a job in a workflow.
-type wfRef struct {
-	ID    string `json:"id"`
-	Stage int    `json:"stage"`
-	Index int    `json:"index"`
+	WF      *driver.FlowRef `json:"wf,omitempty"`
 }
 
 func (jobArgs) Kind() string { return "taskhost" }
+
+// metaKey holds a job's driver.Job.Meta in its River metadata.
+const metaKey = "taskhost_meta"
+
+// jobMeta reads a job's Meta back from its River metadata.
+func jobMeta(raw []byte) map[string]string {
+	var m struct {
+		Meta map[string]string `json:"taskhost_meta"`
+	}
+	json.Unmarshal(raw, &m)
+	return m.Meta
+}
+
+// duration is a job's timeout in its args as Go writes it ("1m0s"), so
+// that River UI shows it readably; a number (nanoseconds, as jobs written
+// before wrote it) reads too.
+type duration time.Duration
+
+func (d duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err := json.Unmarshal(b, &n); err != nil {
+			return fmt.Errorf("a job's timeout %s is neither a duration nor nanoseconds", b)
+		}
+		*d = duration(n)
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	*d = duration(v)
+	return err
+}
 
 // db is what the generic adapter needs from a driver-specific database.
 type db[TTx any] interface {
@@ -83,10 +104,19 @@ type db[TTx any] interface {
 	// notify announces in tx that the task or workflow key changed.
 	notify(ctx context.Context, tx TTx, key string) error
 	// subscribe starts watching key; wait blocks until it may have changed
-	// (a notification, or the next poll), cancel stops.
+	// (a notification, or the next poll), cancel stops (driver.Notifier).
 	subscribe(key string) (wait func(ctx context.Context) error, cancel func())
 	// pollInterval is the worker's fetch poll interval.
 	pollInterval() time.Duration
+	// cancelPoll is how often a worker looks for cancellations of its
+	// running jobs itself; 0 where River's notifier tells it at once.
+	cancelPoll() time.Duration
+	// metadataHas is the SQL condition that a river_job row's metadata has
+	// the key.
+	metadataHas(key string) string
+	// setMetadata is the SQL that sets key (a constant) of the metadata of
+	// the river_job row $2 to the JSON $1.
+	setMetadata(key string) string
 	close()
 	kind() string
 }
@@ -99,16 +129,16 @@ type rows interface {
 	Close()
 }
 
-// backend is the River backend over one database.
+// backend is the River driver over one database.
 type backend[TTx any] struct {
 	db     db[TTx]
 	logger *slog.Logger
 	client *river.Client[TTx] // insert-only client
-
-	tasks backends.TaskRegistry
+	tasks  driver.Registry
 }
 
-func newBackend[TTx any](ctx context.Context, d db[TTx], logger *slog.Logger) (*backend[TTx], error) {
+func newBackend[TTx any](ctx context.Context, d db[TTx], cfg driver.Config) (*backend[TTx], error) {
+	logger := cfg.Logger
 	migrator, err := rivermigrate.New(d.driver(), &rivermigrate.Config{Logger: logger})
 	if err == nil {
 		_, err = migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
@@ -128,56 +158,35 @@ func newBackend[TTx any](ctx context.Context, d db[TTx], logger *slog.Logger) (*
 		d.close()
 		return nil, fmt.Errorf("river: %w", err)
 	}
-	return &backend[TTx]{db: d, logger: logger, client: client}, nil
+	return &backend[TTx]{db: d, logger: logger, client: client, tasks: cfg.Tasks}, nil
 }
 
 func (b *backend[TTx]) Engine() string { return Engine }
 
-func (b *backend[TTx]) Register(tasks ...backends.TaskSpec) error {
-	if err := b.tasks.Register(river.QueueDefault, tasks...); err != nil {
-		return fmt.Errorf("river: %w", err)
-	}
-	return nil
-}
-
-func (b *backend[TTx]) spec(task string) (backends.TaskSpec, error) {
-	return b.tasks.Spec(task, river.QueueDefault)
-}
-
-func (b *backend[TTx]) Submit(ctx context.Context, task string, input json.RawMessage, opts ...backends.SubmitOption) (string, error) {
-	spec, err := b.spec(task)
-	if err != nil {
-		return "", err
-	}
-	if !json.Valid(input) {
-		return "", fmt.Errorf("river: submit %q: the input is not a valid JSON document", task)
-	}
-	args, ins := insertParams(spec, input, backends.ApplySubmitOptions(opts))
+// Enqueue implements driver.Driver.
+func (b *backend[TTx]) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
+	args, ins := insertParams(j)
 	res, err := b.client.Insert(ctx, args, ins)
 	if err != nil {
-		return "", fmt.Errorf("river: submit %q: %w", task, err)
+		return "", fmt.Errorf("river: submit %q: %w", j.Task, err)
 	}
 	return strconv.FormatInt(res.Job.ID, 10), nil
 }
 
-// insertParams maps a task and its options onto River's job args and
-// insert options.
-func insertParams(spec backends.TaskSpec, input json.RawMessage, o backends.SubmitOptions) (jobArgs, *river.InsertOpts) {
-	args := jobArgs{Task: spec.Name, Input: input, Timeout: spec.Timeout, Unique: o.UniqueKey}
-	ins := &river.InsertOpts{Queue: spec.Queue, MaxAttempts: spec.MaxRetries + 1}
-	if o.Queue != "" {
-		ins.Queue = o.Queue
+// insertParams maps a job onto River's job args and insert options. A
+// unique key is River's uniqueness by args over the states of a task not
+// done, so it is free again once its task is.
+func insertParams(j *driver.Job) (jobArgs, *river.InsertOpts) {
+	args := jobArgs{Task: j.Task, Input: j.Input, Timeout: duration(j.Timeout), Unique: j.UniqueKey, WF: j.Flow}
+	if j.Backoff != (driver.Backoff{}.WithDefaults()) {
+		b := j.Backoff
+		args.Backoff = &b
 	}
-	if o.MaxRetries != nil {
-		ins.MaxAttempts = *o.MaxRetries + 1
+	ins := &river.InsertOpts{Queue: j.Queue, MaxAttempts: j.MaxRetries + 1, ScheduledAt: j.RunAt, Tags: []string{taskTag(j.Task)}}
+	if len(j.Meta) > 0 {
+		ins.Metadata, _ = json.Marshal(map[string]any{metaKey: j.Meta})
 	}
-	if o.Timeout > 0 {
-		args.Timeout = o.Timeout
-	}
-	if !o.RunAt.IsZero() {
-		ins.ScheduledAt = o.RunAt
-	}
-	if o.UniqueKey != "" {
+	if j.UniqueKey != "" {
 		ins.UniqueOpts = river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
 			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
 			rivertype.JobStateRunning, rivertype.JobStateScheduled,
@@ -186,40 +195,63 @@ func insertParams(spec backends.TaskSpec, input json.RawMessage, o backends.Subm
 	return args, ins
 }
 
+// EnqueueMany implements driver.Batcher with River's InsertMany: one
+// transaction, all or none.
+func (b *backend[TTx]) EnqueueMany(ctx context.Context, jobs []*driver.Job) ([]string, error) {
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		args, ins := insertParams(j)
+		params[i] = river.InsertManyParams{Args: args, InsertOpts: ins}
+	}
+	res, err := b.client.InsertMany(ctx, params)
+	if err != nil {
+		return nil, &driver.BatchError{Index: -1, Err: fmt.Errorf("river: inserting %d tasks in one transaction (none was inserted): %w", len(jobs), err)}
+	}
+	ids := make([]string, len(res))
+	for i, r := range res {
+		ids[i] = strconv.FormatInt(r.Job.ID, 10)
+	}
+	return ids, nil
+}
+
 func parseID(id string) (int64, error) {
 	n, err := strconv.ParseInt(id, 10, 64)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("river: task id %q: %w (River ids are positive integers)", id, backends.ErrNotFound)
+		return 0, fmt.Errorf("river: task id %q: %w (River ids are positive integers)", id, driver.ErrNotFound)
 	}
 	return n, nil
 }
 
-func (b *backend[TTx]) Result(ctx context.Context, id string) (backends.TaskResult, error) {
+func (b *backend[TTx]) Result(ctx context.Context, id string) (driver.TaskResult, error) {
 	n, err := parseID(id)
 	if err != nil {
-		return backends.TaskResult{}, err
+		return driver.TaskResult{}, err
 	}
 	job, err := b.client.JobGet(ctx, n)
 	if errors.Is(err, river.ErrNotFound) {
-		return backends.TaskResult{}, fmt.Errorf("river: task %s: %w", id, backends.ErrNotFound)
+		return driver.TaskResult{}, fmt.Errorf("river: task %s: %w", id, driver.ErrNotFound)
 	}
 	if err != nil {
-		return backends.TaskResult{}, fmt.Errorf("river: reading task %s: %w", id, err)
+		return driver.TaskResult{}, fmt.Errorf("river: reading task %s: %w", id, err)
 	}
 	return resultOf(job), nil
 }
 
-func (b *backend[TTx]) Wait(ctx context.Context, id string) (backends.TaskResult, error) {
-	n, err := parseID(id)
-	if err != nil {
-		return backends.TaskResult{}, err
+// setProgress stores a running job's progress in its metadata
+// (taskhost_progress), which Result returns; a failure is logged, the task
+// goes on.
+func (b *backend[TTx]) setProgress(ctx context.Context, id int64, p abi.Progress) {
+	raw, _ := json.Marshal(p)
+	err := b.inTx(ctx, func(tx TTx) error { return b.db.exec(ctx, tx, b.db.setMetadata("taskhost_progress"), string(raw), id) })
+	if err != nil && ctx.Err() == nil {
+		b.logger.Warn("river: storing a task's progress failed", "task_id", id, "err", err)
 	}
-	wait, cancel := b.db.subscribe(strconv.FormatInt(n, 10))
-	defer cancel()
-	return backends.WaitDone(ctx, func(ctx context.Context) (backends.TaskResult, backends.Status, error) {
-		r, err := b.Result(ctx, id)
-		return r, r.Status, err
-	}, wait)
+}
+
+// Subscribe implements driver.Notifier: PostgreSQL's LISTEN, or a poll on
+// SQLite.
+func (b *backend[TTx]) Subscribe(id string) (wait func(context.Context) error, cancel func()) {
+	return b.db.subscribe(id)
 }
 
 func (b *backend[TTx]) Close() error {
@@ -228,48 +260,61 @@ func (b *backend[TTx]) Close() error {
 }
 
 // resultOf maps a River job row onto the common result model.
-func resultOf(job *rivertype.JobRow) backends.TaskResult {
+func resultOf(job *rivertype.JobRow) driver.TaskResult {
 	var args jobArgs
 	_ = json.Unmarshal(job.EncodedArgs, &args)
-	r := backends.TaskResult{
+	r := driver.TaskResult{
 		ID: strconv.FormatInt(job.ID, 10), Task: args.Task, Queue: job.Queue,
 		Attempts: job.Attempt, EnqueuedAt: job.CreatedAt, Engine: Engine,
 	}
 	if job.AttemptedAt != nil {
 		r.StartedAt = *job.AttemptedAt
 	}
+	var meta struct {
+		Progress *abi.Progress `json:"taskhost_progress"`
+	}
+	if json.Unmarshal(job.Metadata, &meta) == nil {
+		r.Progress = meta.Progress
+	}
 	if job.FinalizedAt != nil {
 		r.FinishedAt = *job.FinalizedAt
 	}
 	if n := len(job.Errors); n > 0 {
-		r.Error = backends.DecodeTaskError(job.Errors[n-1].Error)
+		r.Error = driver.DecodeTaskError(job.Errors[n-1].Error)
 	}
 	switch job.State {
 	case rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateScheduled:
-		r.Status = backends.StatusPending
+		r.Status = driver.StatusPending
+		if job.State == rivertype.JobStateScheduled && job.Attempt == 0 {
+			r.RunAt = job.ScheduledAt
+		}
 		if job.Attempt > 0 {
-			r.Status = backends.StatusRetrying
+			r.Status = driver.StatusRetrying
 		}
 	case rivertype.JobStateRunning:
-		r.Status = backends.StatusRunning
+		r.Status = driver.StatusRunning
 	case rivertype.JobStateRetryable:
-		r.Status = backends.StatusRetrying
+		r.Status = driver.StatusRetrying
 	case rivertype.JobStateCompleted:
-		r.Status = backends.StatusSucceeded
-		r.Output = backends.CompactJSON(job.Output())
+		r.Status = driver.StatusSucceeded
+		r.Output = driver.CompactJSON(job.Output())
 		r.Error = nil
 	case rivertype.JobStateDiscarded:
-		r.Status = backends.StatusFailed
+		r.Status = driver.StatusFailed
 	case rivertype.JobStateCancelled:
-		r.Status = backends.StatusCancelled
-		if r.Error != nil && !r.Error.Retryable {
-			r.Status = backends.StatusFailed
+		// River records a failure that must not be retried as a
+		// cancellation too: the stored error's kind tells them apart.
+		r.Status = driver.StatusCancelled
+		if r.Error != nil && !r.Error.Retryable && r.Error.Kind != abi.KindCancelled {
+			r.Status = driver.StatusFailed
+		} else {
+			r.Error = &driver.TaskError{Kind: abi.KindCancelled, Message: "cancelled"}
 		}
 	}
 	return r
 }
 
-// taskErr is a handler's error as River stores it (backends.EncodeTaskError).
-type taskErr struct{ e *backends.TaskError }
+// taskErr is a handler's error as River stores it (driver.EncodeTaskError).
+type taskErr struct{ e *driver.TaskError }
 
-func (t taskErr) Error() string { return backends.EncodeTaskError(t.e) }
+func (t taskErr) Error() string { return driver.EncodeTaskError(t.e) }

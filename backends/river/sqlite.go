@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -14,7 +13,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	_ "modernc.org/sqlite" // the pure-Go SQLite driver
 
-	"taskhost.dev/backends"
+	"taskhost.dev/backends/driver"
 )
 
 // DefaultSQLitePath is the database file used when no URL is given.
@@ -25,7 +24,7 @@ type sqliteDB struct {
 	drv *riversqlite.Driver
 }
 
-func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*backend[*sql.Tx], error) {
+func openSQLite(ctx context.Context, path string, cfg driver.Config) (*backend[*sql.Tx], error) {
 	if path == "" {
 		path = DefaultSQLitePath
 	}
@@ -44,13 +43,25 @@ func openSQLite(ctx context.Context, path string, logger *slog.Logger) (*backend
 		sdb.Close()
 		return nil, fmt.Errorf("river: opening SQLite %s: %w (is the folder writable?)", path, err)
 	}
-	return newBackend[*sql.Tx](ctx, &sqliteDB{sql: sdb, drv: riversqlite.New(sdb)}, logger)
+	return newBackend[*sql.Tx](ctx, &sqliteDB{sql: sdb, drv: riversqlite.New(sdb)}, cfg)
 }
 
 func (d *sqliteDB) driver() riverdriver.Driver[*sql.Tx] { return d.drv }
-func (d *sqliteDB) kind() string                        { return "SQLite" }
-func (d *sqliteDB) close()                              { d.sql.Close() }
-func (d *sqliteDB) pollInterval() time.Duration         { return 20 * time.Millisecond }
+
+// setMetadata sets key (a constant) of job $2's metadata to the JSON $1.
+func (d *sqliteDB) setMetadata(key string) string {
+	return `UPDATE river_job SET metadata = json_set(metadata, '$.` + key + `', json($1)) WHERE id = $2`
+}
+
+// metadataHas is SQL true for a job whose metadata has key (a constant).
+func (d *sqliteDB) metadataHas(key string) string {
+	return `json_extract(metadata, '$.` + key + `') IS NOT NULL`
+}
+
+func (d *sqliteDB) cancelPoll() time.Duration   { return 50 * time.Millisecond } // River itself polls every 2 s
+func (d *sqliteDB) kind() string                { return "SQLite" }
+func (d *sqliteDB) close()                      { d.sql.Close() }
+func (d *sqliteDB) pollInterval() time.Duration { return 20 * time.Millisecond }
 
 func (d *sqliteDB) begin(ctx context.Context) (*sql.Tx, error) { return d.sql.BeginTx(ctx, nil) }
 func (d *sqliteDB) commit(_ context.Context, tx *sql.Tx) error { return tx.Commit() }
@@ -88,7 +99,7 @@ func (d *sqliteDB) subscribe(string) (func(context.Context) error, func()) {
 	return func(ctx context.Context) error {
 		d := interval
 		interval = min(2*interval, 100*time.Millisecond)
-		_, err := backends.Pause(ctx, d, nil)
+		_, err := driver.Pause(ctx, d, nil)
 		return err
 	}, func() {}
 }

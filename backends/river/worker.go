@@ -9,42 +9,52 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/abi"
+	"taskhost.dev/backends/driver"
 )
-
-// DefaultConcurrency is the number of jobs a worker runs at once per queue
-// when WorkerOptions.Concurrency is zero.
-const DefaultConcurrency = 10
-
-// defaultTimeout applies to a task registered without a timeout, as River's
-// own JobTimeout default.
-const defaultTimeout = time.Minute
 
 type worker[TTx any] struct {
 	river.WorkerDefaults[jobArgs]
-	b *backend[TTx]
-	h backends.Handler
+	b       *backend[TTx]
+	h       driver.Handler
+	running *runningJobs
 }
 
+// Timeout is the job's own (every job carries its task's timeout).
 func (w *worker[TTx]) Timeout(job *river.Job[jobArgs]) time.Duration {
 	if job.Args.Timeout > 0 {
-		return job.Args.Timeout
+		return time.Duration(job.Args.Timeout)
 	}
-	if spec, err := w.b.spec(job.Args.Task); err == nil && spec.Timeout > 0 {
-		return spec.Timeout
+	return driver.DefaultTimeout
+}
+
+// NextRetry is the task's backoff, the one formula every driver applies.
+func (w *worker[TTx]) NextRetry(job *river.Job[jobArgs]) time.Time {
+	var b driver.Backoff
+	if job.Args.Backoff != nil {
+		b = *job.Args.Backoff
 	}
-	return defaultTimeout
+	return time.Now().Add(b.Delay(job.Attempt - 1))
 }
 
 func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[jobArgs]) error {
-	t := &backends.Task{
-		ID: strconv.FormatInt(job.ID, 10), Name: job.Args.Task, Input: job.Args.Input,
-		Attempt: job.Attempt, Heartbeat: func() {},
+	t := &driver.Task{
+		ID: strconv.FormatInt(job.ID, 10), Name: job.Args.Task, Queue: job.Queue, Input: job.Args.Input,
+		Attempt: job.Attempt, MaxRetries: job.MaxAttempts - 1, Heartbeat: func() {}, Meta: jobMeta(job.Metadata),
 	}
+	t.Progress = func(p abi.Progress) { w.b.setProgress(ctx, job.ID, p) }
+	ctx, done := w.running.add(ctx, job.ID)
+	defer done()
 	out, err := w.h.ProcessTask(ctx, t)
+	if err != nil && cancelled(ctx) {
+		// Cancelled through the client: the task ends cancelled, not
+		// retried, and its workflow is left to CancelWorkflow.
+		return river.JobCancel(taskErr{&driver.TaskError{Kind: abi.KindCancelled, Message: "cancelled while running"}})
+	}
 	if err != nil {
-		te := backends.ErrorOf(err)
+		te := driver.ErrorOf(err)
 		if job.Args.WF != nil && (!te.Retryable || job.Attempt >= job.MaxAttempts) {
 			if ferr := w.b.failWorkflow(context.WithoutCancel(ctx), job.Args.WF, te); ferr != nil {
 				w.b.logger.Error("river: marking a workflow failed", "workflow", job.Args.WF.ID, "err", ferr)
@@ -59,10 +69,27 @@ func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 		out = json.RawMessage("null")
 	}
 	if err := river.RecordOutput(ctx, out); err != nil {
-		return taskErr{&backends.TaskError{Kind: "failed", Message: "recording the output: " + err.Error(), Retryable: false}}
+		return taskErr{&driver.TaskError{Kind: abi.KindFailed, Message: "recording the output: " + err.Error(), Retryable: false}}
 	}
-	return w.b.complete(ctx, job, out)
+	// The run happened: its outcome is written through transient faults of
+	// the database (within the time River gives a stuck job before it
+	// rescues it), not turned into a failed attempt.
+	tried := false
+	return driver.Persist(ctx, persistBudget, func(ctx context.Context) error {
+		if tried {
+			// A commit whose answer was lost may have completed the job.
+			if row, err := w.b.client.JobGet(ctx, job.ID); err == nil && row.State == rivertype.JobStateCompleted {
+				return nil
+			}
+		}
+		tried = true
+		return w.b.complete(ctx, job, out)
+	})
 }
+
+// persistBudget is how long a worker keeps trying to write a finished
+// attempt's outcome.
+const persistBudget = 30 * time.Second
 
 // complete completes job in the worker's own transaction, advances its
 // workflow (inserting the next stage in the same transaction), and
@@ -87,45 +114,42 @@ func (b *backend[TTx]) complete(ctx context.Context, job *river.Job[jobArgs], ou
 	return b.db.commit(ctx, tx)
 }
 
-// Work runs a River worker on opts.Queues until ctx ends, then drains.
-func (b *backend[TTx]) Work(ctx context.Context, opts backends.WorkerOptions, h backends.Handler) error {
-	if len(opts.Priorities) > 0 || opts.StrictPriority {
-		return &backends.UnsupportedError{Engine: Engine, What: "queue priorities", Hint: "River serves its queues alike; run one worker per queue with its own --concurrency instead"}
+// Work implements driver.Driver: one River client serving cfg.Queues.
+// River bounds the jobs it runs per queue, so the worker's total
+// concurrency is shared out among its queues (the first ones get the
+// remainder); a worker with more queues than its concurrency is refused.
+func (b *backend[TTx]) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Handler) error {
+	if cfg.Priorities != nil || cfg.StrictPriority {
+		return &driver.UnsupportedError{Engine: Engine, What: "queue priorities", Hint: "River serves its queues alike; run one worker per queue with its own --concurrency instead"}
 	}
-	queues := opts.Queues
-	var maxTimeout time.Duration
-	seen := map[string]bool{}
-	for _, t := range b.tasks.All() {
-		if len(opts.Queues) == 0 && !seen[t.Queue] {
-			queues = append(queues, t.Queue)
-			seen[t.Queue] = true
+	if cfg.Concurrency < len(cfg.Queues) {
+		return fmt.Errorf("river: worker concurrency %d is below its %d queues: River runs at least one job per queue at a time; raise --concurrency or serve fewer queues", cfg.Concurrency, len(cfg.Queues))
+	}
+	maxTimeout := driver.DefaultTimeout
+	for _, t := range b.tasks.Specs() {
+		maxTimeout = max(maxTimeout, t.Timeout)
+	}
+	qc := make(map[string]river.QueueConfig, len(cfg.Queues))
+	for i, q := range cfg.Queues {
+		n := cfg.Concurrency / len(cfg.Queues)
+		if i < cfg.Concurrency%len(cfg.Queues) {
+			n++
 		}
-		timeout := t.Timeout
-		if timeout <= 0 {
-			timeout = defaultTimeout
-		}
-		maxTimeout = max(maxTimeout, timeout)
-	}
-	if maxTimeout == 0 {
-		maxTimeout = defaultTimeout
-	}
-	if len(queues) == 0 {
-		queues = []string{river.QueueDefault}
-	}
-	conc := opts.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	qc := make(map[string]river.QueueConfig, len(queues))
-	for _, q := range queues {
-		qc[q] = river.QueueConfig{MaxWorkers: conc}
+		qc[q] = river.QueueConfig{MaxWorkers: n}
 	}
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &worker[TTx]{b: b, h: h}); err != nil {
+	running := &runningJobs{cancels: map[int64]context.CancelCauseFunc{}}
+	if err := river.AddWorkerSafely(workers, &worker[TTx]{b: b, h: h, running: running}); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
+	if every := b.db.cancelPoll(); every > 0 {
+		wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+		watched := make(chan struct{})
+		go func() { defer close(watched); b.watchCancels(wctx, running, every) }()
+		defer func() { stop(); <-watched }()
+	}
 	client, err := river.NewClient(b.db.driver(), &river.Config{
-		ID:                   opts.Name,
+		ID:                   cfg.Name,
 		Queues:               qc,
 		Workers:              workers,
 		FetchCooldown:        5 * time.Millisecond,
@@ -140,12 +164,11 @@ func (b *backend[TTx]) Work(ctx context.Context, opts backends.WorkerOptions, h 
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("river: starting a worker: %w", err)
 	}
+	beating := make(chan struct{})
+	go func() { defer close(beating); b.beat(ctx, cfg) }()
+	defer func() { <-beating }()
 	<-ctx.Done()
-	grace := opts.Grace
-	if grace <= 0 {
-		grace = backends.DefaultGrace
-	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), grace)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.Grace)
 	defer cancel()
 	if err := client.Stop(stopCtx); err != nil {
 		hard, cancelHard := context.WithTimeout(context.Background(), 10*time.Second)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/backends/driver"
 )
 
 // Workflows on River: a workflow is a row in taskhost_workflow (its
@@ -55,7 +55,7 @@ func migrateWorkflows[TTx any](ctx context.Context, d db[TTx]) error {
 		return err
 	}
 	defer d.rollback(ctx, tx)
-	for _, q := range workflowSchema {
+	for _, q := range append(append(workflowSchema, scheduleSchema...), heartbeatSchema...) {
 		if err := d.exec(ctx, tx, q); err != nil {
 			return fmt.Errorf("creating the workflow tables: %w", err)
 		}
@@ -71,11 +71,8 @@ func newWorkflowID() string {
 	return "wf_" + hex.EncodeToString(b)
 }
 
-// SubmitWorkflow implements backends.Workflows.
-func (b *backend[TTx]) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
-	if err := backends.CheckWorkflow(wf, input, func(t string) error { _, err := b.spec(t); return err }); err != nil {
-		return "", fmt.Errorf("river: %w", err)
-	}
+// SubmitWorkflow implements driver.Workflows.
+func (b *backend[TTx]) SubmitWorkflow(ctx context.Context, wf driver.Workflow, input json.RawMessage) (string, error) {
 	def, _ := json.Marshal(wf)
 	id := newWorkflowID()
 	tx, err := b.db.begin(ctx)
@@ -94,24 +91,20 @@ func (b *backend[TTx]) SubmitWorkflow(ctx context.Context, wf backends.Workflow,
 }
 
 // insertStage inserts the jobs of one stage, each with its composed input.
-func (b *backend[TTx]) insertStage(ctx context.Context, tx TTx, client *river.Client[TTx], wf *backends.Workflow, id string, stage int, value json.RawMessage) error {
-	for i, step := range wf.Stages[stage].Steps {
-		in, err := backends.StepInput(value, step.Params)
-		if err != nil {
-			return fmt.Errorf("stage %d step %d (%s): %w", stage+1, i+1, step.Task, err)
-		}
-		spec, err := b.spec(step.Task)
-		if err != nil {
-			return err
-		}
-		args, opts := insertParams(spec, in, backends.SubmitOptions{})
-		args.WF = &wfRef{ID: id, Stage: stage, Index: i}
+func (b *backend[TTx]) insertStage(ctx context.Context, tx TTx, client *river.Client[TTx], wf *driver.Workflow, id string, stage int, value json.RawMessage) error {
+	jobs, err := driver.StageJobs(b.tasks, wf, id, stage, value)
+	if err != nil {
+		return err
+	}
+	driver.InjectTrace(ctx, jobs...)
+	for i, j := range jobs {
+		args, opts := insertParams(j)
 		res, err := client.InsertTx(ctx, tx, args, opts)
 		if err != nil {
 			return err
 		}
 		if err := b.db.exec(ctx, tx, `INSERT INTO taskhost_workflow_step (workflow_id, stage, idx, task, job_id) VALUES ($1, $2, $3, $4, $5)`,
-			id, stage, i, step.Task, res.Job.ID); err != nil {
+			id, stage, i, j.Task, res.Job.ID); err != nil {
 			return err
 		}
 	}
@@ -120,7 +113,7 @@ func (b *backend[TTx]) insertStage(ctx context.Context, tx TTx, client *river.Cl
 
 // advance records a completed step and, when its stage is done, starts the
 // next stage or finishes the workflow; all in tx.
-func (b *backend[TTx]) advance(ctx context.Context, tx TTx, ref *wfRef, out json.RawMessage) error {
+func (b *backend[TTx]) advance(ctx context.Context, tx TTx, ref *driver.FlowRef, out json.RawMessage) error {
 	if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow_step SET output = $1 WHERE workflow_id = $2 AND stage = $3 AND idx = $4`,
 		string(out), ref.ID, ref.Stage, ref.Index); err != nil {
 		return err
@@ -143,7 +136,7 @@ func (b *backend[TTx]) advance(ctx context.Context, tx TTx, ref *wfRef, out json
 	if err != nil || !found || pending > 0 {
 		return err // a failed or cancelled workflow, or a stage still running
 	}
-	var wf backends.Workflow
+	var wf driver.Workflow
 	if err := json.Unmarshal([]byte(def), &wf); err != nil {
 		return err
 	}
@@ -151,7 +144,7 @@ func (b *backend[TTx]) advance(ctx context.Context, tx TTx, ref *wfRef, out json
 	if err != nil {
 		return err
 	}
-	value := backends.StageOutput(outputs)
+	value := driver.StageOutput(outputs)
 	next := ref.Stage + 1
 	if next == len(wf.Stages) {
 		if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow SET status = 'succeeded', output = $1, finished_at = $2 WHERE id = $3`,
@@ -185,20 +178,20 @@ func (b *backend[TTx]) stageOutputs(ctx context.Context, tx TTx, id string, stag
 			return nil, err
 		}
 		if idx >= 0 && idx < n {
-			outputs[idx] = backends.CompactJSON([]byte(out.String))
+			outputs[idx] = driver.CompactJSON([]byte(out.String))
 		}
 	}
 	return outputs, r.Err()
 }
 
 // failWorkflow marks the workflow failed by a step's final error.
-func (b *backend[TTx]) failWorkflow(ctx context.Context, ref *wfRef, te *backends.TaskError) error {
+func (b *backend[TTx]) failWorkflow(ctx context.Context, ref *driver.FlowRef, te *driver.TaskError) error {
 	tx, err := b.db.begin(ctx)
 	if err != nil {
 		return err
 	}
 	defer b.db.rollback(ctx, tx)
-	e, _ := json.Marshal(backends.FailedStep{TaskError: te, Stage: ref.Stage, Index: ref.Index})
+	e, _ := json.Marshal(driver.FailedStep{TaskError: te, Stage: ref.Stage, Index: ref.Index})
 	if err := b.db.exec(ctx, tx, `UPDATE taskhost_workflow SET status = 'failed', error = $1, finished_at = $2 WHERE id = $3 AND status = 'running'`,
 		string(e), now(), ref.ID); err != nil {
 		return err
@@ -209,18 +202,18 @@ func (b *backend[TTx]) failWorkflow(ctx context.Context, ref *wfRef, te *backend
 	return b.db.commit(ctx, tx)
 }
 
-// WorkflowResult implements backends.Workflows.
-func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (backends.WorkflowResult, error) {
+// WorkflowResult implements driver.Workflows.
+func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (driver.WorkflowResult, error) {
 	tx, err := b.db.begin(ctx)
 	if err != nil {
-		return backends.WorkflowResult{}, err
+		return driver.WorkflowResult{}, err
 	}
 	defer b.db.rollback(ctx, tx)
 	r, err := b.db.query(ctx, tx, `SELECT name, definition, status, output, error, created_at, finished_at FROM taskhost_workflow WHERE id = $1`, id)
 	if err != nil {
-		return backends.WorkflowResult{}, fmt.Errorf("river: reading workflow %s: %w", id, err)
+		return driver.WorkflowResult{}, fmt.Errorf("river: reading workflow %s: %w", id, err)
 	}
-	res := backends.WorkflowResult{ID: id, Engine: Engine}
+	res := driver.WorkflowResult{ID: id, Engine: Engine}
 	var def, status, created string
 	var output, errText, finished sql.NullString
 	found := r.Next()
@@ -235,23 +228,21 @@ func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (backends.
 		return res, fmt.Errorf("river: reading workflow %s: %w", id, err)
 	}
 	if !found {
-		return res, fmt.Errorf("river: workflow %s: %w", id, backends.ErrNotFound)
+		return res, fmt.Errorf("river: workflow %s: %w", id, driver.ErrNotFound)
 	}
-	res.Status = backends.Status(status)
-	if status == "running" {
-		res.Status = backends.StatusRunning
-	}
+	res.Status = driver.Status(status)
 	res.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, created)
 	if finished.Valid {
 		res.FinishedAt, _ = time.Parse(time.RFC3339Nano, finished.String)
 	}
 	if output.Valid {
-		res.Output = backends.CompactJSON([]byte(output.String))
+		res.Output = driver.CompactJSON([]byte(output.String))
 	}
-	if errText.Valid {
-		res.Error = backends.DecodeTaskError(errText.String)
+	failed := driver.DecodeFailedStep(errText.String)
+	if failed != nil {
+		res.Error = failed.TaskError
 	}
-	var wf backends.Workflow
+	var wf driver.Workflow
 	if err := json.Unmarshal([]byte(def), &wf); err != nil {
 		return res, err
 	}
@@ -271,24 +262,14 @@ func (b *backend[TTx]) WorkflowResult(ctx context.Context, id string) (backends.
 	}
 	sr.Close()
 	b.db.rollback(ctx, tx)
-	res.Steps, err = backends.StepResults(wf, res.Status, errText.String,
+	res.Steps, err = driver.StepResults(wf, res.Status, failed,
 		func(stage, index int) (string, bool) {
 			job, ok := jobIDs[[2]int{stage, index}]
 			return strconv.FormatInt(job, 10), ok
 		},
-		func(id string) (backends.TaskResult, error) { return b.Result(ctx, id) })
+		func(id string) (driver.TaskResult, error) { return b.Result(ctx, id) })
 	if err != nil {
 		return res, err
 	}
 	return res, nil
-}
-
-// WaitWorkflow implements backends.Workflows.
-func (b *backend[TTx]) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
-	wait, cancel := b.db.subscribe(id)
-	defer cancel()
-	return backends.WaitDone(ctx, func(ctx context.Context) (backends.WorkflowResult, backends.Status, error) {
-		r, err := b.WorkflowResult(ctx, id)
-		return r, r.Status, err
-	}, wait)
 }

@@ -61,7 +61,9 @@ func TestHistoryShownByTemporalCLI(t *testing.T) {
 	}
 	defer b.Close()
 	queue := "cli_" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "_")
-	b.Register(backends.TaskSpec{Name: "shout", Queue: queue, Timeout: 10 * time.Second})
+	if err := b.Register(ctx, backends.TaskSpec{Name: "shout", Queue: queue, Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -79,12 +81,11 @@ func TestHistoryShownByTemporalCLI(t *testing.T) {
 	if r, err := b.Wait(wctx2, id); err != nil || r.Status != backends.StatusSucceeded {
 		t.Fatalf("task: %+v, %v", r, err)
 	}
-	w, _ := backends.AsWorkflows(b)
-	wfID, err := w.SubmitWorkflow(ctx, *backends.NewWorkflow("twice").Then("shout").Then("shout"), json.RawMessage(`{}`))
+	wfID, err := b.SubmitWorkflow(ctx, *backends.NewWorkflow("twice").Then("shout").Then("shout"), json.RawMessage(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := w.WaitWorkflow(wctx2, wfID); err != nil || r.Status != backends.StatusSucceeded {
+	if r, err := b.WaitWorkflow(wctx2, wfID); err != nil || r.Status != backends.StatusSucceeded {
 		t.Fatalf("workflow: %+v, %v", r, err)
 	}
 	for _, c := range []struct{ id, want string }{
@@ -129,7 +130,9 @@ func TestUnregisteredTaskRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	client.Register(backends.TaskSpec{Name: "dropped_in_later", Queue: queue, Timeout: 10 * time.Second})
+	if err := client.Register(ctx, backends.TaskSpec{Name: "dropped_in_later", Queue: queue, Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
 	id, err := client.Submit(ctx, "dropped_in_later", json.RawMessage(`{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -139,5 +142,20 @@ func TestUnregisteredTaskRuns(t *testing.T) {
 	r, err := client.Wait(wctx2, id)
 	if err != nil || r.Status != backends.StatusSucceeded || string(r.Output) != `{"ran":"dropped_in_later"}` {
 		t.Fatalf("%+v (output %s), %v; want it run by the worker", r, r.Output, err)
+	}
+}
+
+// TestConcurrencyBelowQueuesRefused: each queue's poller holds a slot
+// while it waits, so a worker needs a slot per queue; fewer is an error
+// that says so, not a queue that starves.
+func TestConcurrencyBelowQueuesRefused(t *testing.T) {
+	b, err := backends.Open(context.Background(), "temporal", config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	err = b.Work(context.Background(), backends.WorkerOptions{Queues: []string{"a", "b", "c"}, Concurrency: 2}, nil)
+	if err == nil || !strings.Contains(err.Error(), "concurrency 2 is below its 3 queues") {
+		t.Fatalf("Work with concurrency 2 over 3 queues: %v; want a refusal naming both", err)
 	}
 }

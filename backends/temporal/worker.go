@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -13,36 +15,50 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/abi"
+	"taskhost.dev/backends/driver"
 )
 
-// DefaultConcurrency is the number of tasks a worker runs at once per
-// queue when WorkerOptions.Concurrency is zero.
-const DefaultConcurrency = 10
+// otherSlots is the size of the slot suppliers a worker's queues share for
+// what is not an activity (workflow tasks, local activities, Nexus tasks,
+// sessions), the SDK's own default: a taskhost.task workflow task is a
+// few milliseconds of bookkeeping, and Concurrency bounds activities.
+const otherSlots = 1000
 
-// Work runs one Temporal worker per queue until ctx ends, then drains.
-func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backends.Handler) error {
-	if len(opts.Priorities) > 0 || opts.StrictPriority {
-		return &backends.UnsupportedError{Engine: Engine, What: "queue priorities (run a worker per queue instead)"}
+// Work implements driver.Driver: one Temporal worker per queue (a Temporal
+// worker polls one task queue), all drawing their activity slots from one
+// fixed-size slot supplier of cfg.Concurrency slots, so that the bound is
+// the worker's total over its queues. When ctx ends every queue's worker
+// is stopped at once.
+//
+// A Temporal poller reserves its slot before it polls, and holds it for
+// the long poll (up to a minute on an idle queue): the activity pollers of
+// all queues together are the poller budget one queue would get,
+// min(max(2, Concurrency/4), 8), and at least one per queue, so idle
+// queues hold few slots; a worker needs at least one slot per queue.
+func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Handler) error {
+	if cfg.Priorities != nil || cfg.StrictPriority {
+		return &driver.UnsupportedError{Engine: Engine, What: "queue priorities", Hint: "Temporal serves its task queues alike; run one worker per queue instead"}
 	}
-	queues := b.tasks.WorkerQueues(opts, "default")
-	opts = opts.WithDefaults(DefaultConcurrency)
-	conc, grace := opts.Concurrency, opts.Grace
+	if cfg.Concurrency < len(cfg.Queues) {
+		return fmt.Errorf("temporal: worker concurrency %d is below its %d queues: each queue's poller holds a slot while it waits for a task; raise --concurrency or serve fewer queues", cfg.Concurrency, len(cfg.Queues))
+	}
+	tuner, err := sharedTuner(cfg.Concurrency)
+	if err != nil {
+		return fmt.Errorf("temporal: %w", err)
+	}
+	budget := min(max(2, cfg.Concurrency/4), 8)
+	activityPollers := max(1, budget/len(cfg.Queues))
 	var workers []worker.Worker
-	stopAll := func() {
-		for _, w := range workers {
-			w.Stop()
-		}
-	}
-	for _, q := range queues {
+	for _, q := range cfg.Queues {
 		w := worker.New(b.c, q, worker.Options{
-			MaxConcurrentActivityExecutionSize: conc,
-			Identity:                           opts.Name,
-			WorkerStopTimeout:                  grace,
+			Tuner:             tuner,
+			Identity:          cfg.Name,
+			WorkerStopTimeout: cfg.Grace,
 			// More pollers than the SDK's two keep a busy worker fed
 			// (measured: 19 against 14 workflows/s at concurrency 32).
-			MaxConcurrentWorkflowTaskPollers: min(max(2, conc/4), 8),
-			MaxConcurrentActivityTaskPollers: min(max(2, conc/4), 8),
+			MaxConcurrentWorkflowTaskPollers: budget,
+			MaxConcurrentActivityTaskPollers: activityPollers,
 		})
 		w.RegisterWorkflowWithOptions(runTask, workflow.RegisterOptions{Name: taskWorkflow})
 		w.RegisterWorkflowWithOptions(runFlow, workflow.RegisterOptions{Name: flowWorkflow})
@@ -50,26 +66,58 @@ func (b *backend) Work(ctx context.Context, opts backends.WorkerOptions, h backe
 			return runActivity(ctx, args, h)
 		}, activity.DynamicRegisterOptions{})
 		if err := w.Start(); err != nil {
-			stopAll()
+			stopAll(workers)
 			return fmt.Errorf("temporal: starting a worker on task queue %s: %w", q, err)
 		}
 		workers = append(workers, w)
 	}
 	<-ctx.Done()
-	stopAll()
+	stopAll(workers)
 	return nil
 }
 
-// activityOptions are a task's activity options.
+// sharedTuner is the tuner every queue's worker of one Work uses: one
+// fixed-size activity slot supplier of n slots (a semaphore, which the SDK
+// wraps per worker only to count and report), and large ones for the rest.
+func sharedTuner(n int) (worker.WorkerTuner, error) {
+	activities, err := worker.NewFixedSizeSlotSupplier(n)
+	if err != nil {
+		return nil, err
+	}
+	other := func() worker.SlotSupplier {
+		s, _ := worker.NewFixedSizeSlotSupplier(otherSlots)
+		return s
+	}
+	return worker.NewCompositeTuner(worker.CompositeTunerOptions{
+		WorkflowSlotSupplier:        other(),
+		ActivitySlotSupplier:        activities,
+		LocalActivitySlotSupplier:   other(),
+		NexusSlotSupplier:           other(),
+		SessionActivitySlotSupplier: other(),
+	})
+}
+
+// stopAll stops the workers at once: each Stop ends its polls at its
+// start, then waits up to the grace for its running activities.
+func stopAll(workers []worker.Worker) {
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Go(w.Stop)
+	}
+	wg.Wait()
+}
+
+// activityOptions are a task's activity options: the one backoff every
+// driver applies (driver.RetryDelay), as Temporal's retry policy.
 func activityOptions(queue string, timeout time.Duration, maxRetries int) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    min(timeout, maxHeartbeatTimeout),
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    10 * time.Minute,
+			InitialInterval:    driver.RetryInitialDelay,
+			BackoffCoefficient: driver.RetryBackoffFactor,
+			MaximumInterval:    driver.RetryMaxDelay,
 			MaximumAttempts:    int32(maxRetries) + 1, // 0 would mean no limit
 		},
 	}
@@ -84,15 +132,20 @@ func runTask(ctx workflow.Context, in taskInput) (json.RawMessage, error) {
 }
 
 // runActivity runs any task through the handler: the dynamic activity.
-func runActivity(ctx context.Context, args converter.EncodedValues, h backends.Handler) (json.RawMessage, error) {
+func runActivity(ctx context.Context, args converter.EncodedValues, h driver.Handler) (json.RawMessage, error) {
 	info := activity.GetInfo(ctx)
 	var input json.RawMessage
 	if err := args.Get(&input); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("the activity's input is not one JSON document: "+err.Error(), "bad_input", nil)
+		return nil, temporal.NewNonRetryableApplicationError("the activity's input is not one JSON document: "+err.Error(), string(abi.KindBadInput), nil)
 	}
+	// The task's id as Enqueue returned it (a keyed task's names its run),
+	// or a workflow step's, WORKFLOW_ID/STAGE.INDEX.
 	id := info.WorkflowExecution.ID
-	if info.WorkflowType != nil && info.WorkflowType.Name == flowWorkflow {
+	switch {
+	case info.WorkflowType != nil && info.WorkflowType.Name == flowWorkflow:
 		id += "/" + info.ActivityID
+	case strings.HasPrefix(id, uniquePrefix):
+		id += "/" + info.WorkflowExecution.RunID
 	}
 	// Heartbeat on our own a few times per heartbeat timeout, so that only
 	// a dead worker misses it.
@@ -112,19 +165,24 @@ func runActivity(ctx context.Context, args converter.EncodedValues, h backends.H
 			}
 		}()
 	}
-	out, err := h.ProcessTask(ctx, &backends.Task{
-		ID: id, Name: info.ActivityType.Name, Input: input, Attempt: int(info.Attempt),
+	maxRetries := 0
+	if p := info.RetryPolicy; p != nil && p.MaximumAttempts > 0 {
+		maxRetries = int(p.MaximumAttempts) - 1
+	}
+	out, err := h.ProcessTask(ctx, &driver.Task{
+		ID: id, Name: info.ActivityType.Name, Queue: info.TaskQueue, Input: input,
+		Attempt: int(info.Attempt), MaxRetries: maxRetries,
 		Heartbeat: func() { activity.RecordHeartbeat(ctx) },
 	})
 	if err != nil {
-		te := backends.ErrorOf(err)
+		te := driver.ErrorOf(err)
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
-			te = &backends.TaskError{Kind: "timeout", Message: fmt.Sprintf("stopped after its timeout of %s", info.StartToCloseTimeout), Retryable: true}
+			te = &driver.TaskError{Kind: abi.KindTimeout, Message: fmt.Sprintf("stopped after its timeout of %s", info.StartToCloseTimeout), Retryable: true}
 		}
 		if !te.Retryable {
-			return nil, temporal.NewNonRetryableApplicationError(te.Message, te.Kind, nil, te)
+			return nil, temporal.NewNonRetryableApplicationError(te.Message, string(te.Kind), nil, te)
 		}
-		return nil, temporal.NewApplicationErrorWithCause(te.Message, te.Kind, nil, te)
+		return nil, temporal.NewApplicationErrorWithCause(te.Message, string(te.Kind), nil, te)
 	}
 	if len(out) == 0 {
 		out = json.RawMessage("null")

@@ -12,7 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/abi"
+	"taskhost.dev/backends/driver"
 )
 
 // flowStep is one step of a taskhost.workflow, with its task's options
@@ -34,8 +35,8 @@ type flowInput struct {
 
 // flowOutput is what a succeeded taskhost.workflow returns.
 type flowOutput struct {
-	Output json.RawMessage       `json:"output"`
-	Steps  []backends.StepResult `json:"steps"`
+	Output json.RawMessage     `json:"output"`
+	Steps  []driver.StepResult `json:"steps"`
 }
 
 // stepsQuery names the query a running workflow answers with its steps.
@@ -45,37 +46,37 @@ const stepsQuery = "steps"
 // it was started with, stage after stage, a stage's steps at once.
 func runFlow(ctx workflow.Context, in flowInput) (flowOutput, error) {
 	id := workflow.GetInfo(ctx).WorkflowExecution.ID
-	var steps []backends.StepResult
+	var steps []driver.StepResult
 	for i, st := range in.Stages {
 		for j, s := range st {
-			steps = append(steps, backends.StepResult{Stage: i, Index: j, Task: s.Task, Status: backends.StatusPending})
+			steps = append(steps, driver.StepResult{Stage: i, Index: j, Task: s.Task, Status: driver.StatusPending})
 		}
 	}
-	if err := workflow.SetQueryHandler(ctx, stepsQuery, func() ([]backends.StepResult, error) { return steps, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, stepsQuery, func() ([]driver.StepResult, error) { return steps, nil }); err != nil {
 		return flowOutput{}, err
 	}
-	fail := func(k int, te *backends.TaskError) error {
-		steps[k].Status, steps[k].Error = backends.StatusFailed, te
+	fail := func(k int, te *driver.TaskError) error {
+		steps[k].Status, steps[k].Error = driver.StatusFailed, te
 		for n := range steps {
 			if !steps[n].Status.Done() {
-				steps[n].Status = backends.StatusCancelled
+				steps[n].Status = driver.StatusCancelled
 			}
 		}
 		s := steps[k]
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("stage %d step %d (%s): %s", s.Stage+1, s.Index+1, s.Task, te.Message), te.Kind, nil, steps)
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("stage %d step %d (%s): %s", s.Stage+1, s.Index+1, s.Task, te.Message), string(te.Kind), nil, steps)
 	}
 	value, first := in.Input, 0
 	for i, st := range in.Stages {
 		futures := make([]workflow.Future, len(st))
 		for j, s := range st {
-			input, err := backends.StepInput(value, s.Params)
+			input, err := driver.StepInput(value, s.Params)
 			if err != nil {
-				return flowOutput{}, fail(first+j, &backends.TaskError{Kind: "bad_input", Message: err.Error()})
+				return flowOutput{}, fail(first+j, &driver.TaskError{Kind: abi.KindBadInput, Message: err.Error()})
 			}
 			ao := activityOptions(s.Queue, s.Timeout, s.MaxRetries)
 			ao.ActivityID = fmt.Sprintf("%d.%d", i, j)
 			steps[first+j].TaskID = id + "/" + ao.ActivityID
-			steps[first+j].Status = backends.StatusRunning
+			steps[first+j].Status = driver.StatusRunning
 			futures[j] = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, ao), s.Task, input)
 		}
 		outs := make([]json.RawMessage, len(st))
@@ -83,38 +84,36 @@ func runFlow(ctx workflow.Context, in flowInput) (flowOutput, error) {
 		for j, f := range futures {
 			k := first + j
 			if err := f.Get(ctx, &outs[j]); err != nil {
-				steps[k].Status, steps[k].Error = backends.StatusFailed, taskErrorFrom(err)
+				steps[k].Status, steps[k].Error = driver.StatusFailed, taskErrorFrom(err)
 				if failed < 0 {
 					failed = k
 				}
 				continue
 			}
-			steps[k].Status, steps[k].Output = backends.StatusSucceeded, backends.CompactJSON(outs[j])
+			steps[k].Status, steps[k].Output = driver.StatusSucceeded, driver.CompactJSON(outs[j])
 		}
 		if failed >= 0 {
 			return flowOutput{}, fail(failed, steps[failed].Error)
 		}
-		value = backends.StageOutput(outs)
+		value = driver.StageOutput(outs)
 		first += len(st)
 	}
-	return flowOutput{Output: backends.CompactJSON(value), Steps: steps}, nil
+	return flowOutput{Output: driver.CompactJSON(value), Steps: steps}, nil
 }
 
-// SubmitWorkflow implements backends.Workflows.
-func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, input json.RawMessage) (string, error) {
-	if err := backends.CheckWorkflow(wf, input, func(t string) error { _, err := b.tasks.Spec(t, "default"); return err }); err != nil {
-		return "", fmt.Errorf("temporal: %w", err)
-	}
+// SubmitWorkflow implements driver.Workflows: it starts the interpreting
+// taskhost.workflow with every step's task options resolved from the
+// registry (workflow code must not read it).
+func (b *backend) SubmitWorkflow(ctx context.Context, wf driver.Workflow, input json.RawMessage) (string, error) {
 	in := flowInput{Name: wf.Name, Input: input}
 	for _, st := range wf.Stages {
 		var stage []flowStep
 		for _, s := range st.Steps {
-			spec, _ := b.tasks.Spec(s.Task, "default")
-			timeout := spec.Timeout
-			if timeout <= 0 {
-				timeout = time.Minute
+			spec, err := b.tasks.Spec(s.Task)
+			if err != nil {
+				return "", fmt.Errorf("temporal: submit workflow %q: %w", wf.Name, err)
 			}
-			stage = append(stage, flowStep{Task: s.Task, Params: s.Params, Queue: spec.Queue, Timeout: timeout, MaxRetries: spec.MaxRetries})
+			stage = append(stage, flowStep{Task: s.Task, Params: s.Params, Queue: spec.Queue, Timeout: spec.Timeout, MaxRetries: spec.MaxRetries})
 		}
 		in.Stages = append(in.Stages, stage)
 	}
@@ -127,16 +126,16 @@ func (b *backend) SubmitWorkflow(ctx context.Context, wf backends.Workflow, inpu
 	return run.GetID(), nil
 }
 
-// WorkflowResult implements backends.Workflows.
-func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.WorkflowResult, error) {
+// WorkflowResult implements driver.Workflows.
+func (b *backend) WorkflowResult(ctx context.Context, id string) (driver.WorkflowResult, error) {
 	ei, err := b.describe(ctx, id, flowWorkflow)
 	if err != nil {
-		return backends.WorkflowResult{}, err
+		return driver.WorkflowResult{}, err
 	}
-	res := backends.WorkflowResult{ID: id, Workflow: ei.memo["workflow"], EnqueuedAt: ei.start, FinishedAt: ei.close, Engine: Engine}
+	res := driver.WorkflowResult{ID: id, Workflow: ei.memo["workflow"], EnqueuedAt: ei.start, FinishedAt: ei.close, Engine: Engine}
 	switch ei.status {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		res.Status = backends.StatusRunning
+		res.Status = driver.StatusRunning
 		if v, err := b.c.QueryWorkflow(ctx, id, ei.runID, stepsQuery); err == nil {
 			_ = v.Get(&res.Steps)
 		}
@@ -146,19 +145,19 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.Workf
 		if err := b.c.GetWorkflow(ctx, id, ei.runID).Get(ctx, &out); err != nil {
 			return res, fmt.Errorf("temporal: reading workflow %s: %w", id, err)
 		}
-		res.Status, res.Output, res.Steps = backends.StatusSucceeded, out.Output, out.Steps
+		res.Status, res.Output, res.Steps = driver.StatusSucceeded, out.Output, out.Steps
 		return res, nil
 	}
-	res.Status = backends.StatusFailed
+	res.Status = driver.StatusFailed
 	if ei.status == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED || ei.status == enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED {
-		res.Status = backends.StatusCancelled
+		res.Status = driver.StatusCancelled
 	}
 	err = b.c.GetWorkflow(ctx, id, ei.runID).Get(ctx, nil)
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
 		_ = ae.Details(&res.Steps)
 		for _, s := range res.Steps {
-			if s.Status == backends.StatusFailed && s.Error != nil {
+			if s.Status == driver.StatusFailed && s.Error != nil {
 				res.Error = s.Error
 				break
 			}
@@ -168,16 +167,4 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (backends.Workf
 		res.Error = taskErrorFrom(err)
 	}
 	return res, nil
-}
-
-// WaitWorkflow implements backends.Workflows.
-func (b *backend) WaitWorkflow(ctx context.Context, id string) (backends.WorkflowResult, error) {
-	if _, err := b.describe(ctx, id, flowWorkflow); err != nil {
-		return backends.WorkflowResult{}, err
-	}
-	if err := b.c.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil && ctx.Err() != nil {
-		r, _ := b.WorkflowResult(context.WithoutCancel(ctx), id)
-		return r, ctx.Err()
-	}
-	return b.WorkflowResult(ctx, id)
 }

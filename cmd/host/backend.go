@@ -2,21 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
+	"time"
 
-	"taskhost.dev/abi"
 	"taskhost.dev/backends"
 	_ "taskhost.dev/backends/asynq"    // asynq on Redis
 	_ "taskhost.dev/backends/celery"   // Celery's wire protocol on Redis
 	_ "taskhost.dev/backends/hatchet"  // Hatchet
 	_ "taskhost.dev/backends/river"    // the embedded default engine
 	_ "taskhost.dev/backends/temporal" // Temporal
-	"taskhost.dev/host"
 )
 
 // DefaultBackend is the engine used when neither --backend nor
@@ -47,42 +46,23 @@ func (f *backendFlags) register(fs *flag.FlagSet) {
 	})
 }
 
-func (f *backendFlags) open(ctx context.Context, hf *hostFlags, stderr io.Writer) (backends.Backend, error) {
+// check refuses an engine no driver of this binary serves.
+func (f *backendFlags) check() error {
+	if !slices.Contains(backends.Engines(), f.engine) {
+		return usageErr("--backend (or TASK_BACKEND_TYPE) %q: this host serves %s", f.engine, strings.Join(backends.Engines(), ", "))
+	}
+	return nil
+}
+
+func (f *backendFlags) open(ctx context.Context, hf *hostFlags, stderr io.Writer) (*backends.Client, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
 	logger, err := hf.logger(stderr)
 	if err != nil {
 		return nil, err
 	}
 	return backends.Open(ctx, f.engine, backends.Config{URL: f.url, Options: f.options, Logger: logger})
-}
-
-// specs returns the host's tasks as the engine registers them.
-func specs(h *host.Host) []backends.TaskSpec {
-	var out []backends.TaskSpec
-	for _, t := range h.Tasks() {
-		out = append(out, backends.TaskSpec{Name: t.Name, Queue: t.Queue, MaxRetries: t.MaxRetries, Timeout: t.Timeout})
-	}
-	return out
-}
-
-// handler runs the engine's tasks in the host's sandbox: the one place
-// where engines meet WebAssembly.
-type handler struct {
-	h       *host.Host
-	metrics *metrics
-}
-
-func (w handler) ProcessTask(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
-	task, ok := w.h.Task(t.Name)
-	if !ok {
-		_, err := w.h.Run(ctx, t.Name, t.Input, host.Invocation{})
-		w.metrics.observe(t.Name, "", 0, err)
-		return nil, err
-	}
-	inv := host.Invocation{ID: t.ID, Attempt: t.Attempt, OnProgress: func(abi.Progress) { t.Heartbeat() }}
-	start := nowFunc()
-	out, err := task.Run(ctx, t.Input, inv)
-	w.metrics.observe(t.Name, task.Plugin.Name, nowFunc().Sub(start), err)
-	return out, err
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.
@@ -114,8 +94,14 @@ func writeResult(w io.Writer, r backends.TaskResult, format string) error {
 	if !r.EnqueuedAt.IsZero() {
 		fmt.Fprintf(w, "enqueued  %s\n", r.EnqueuedAt.Format("2006-01-02 15:04:05.000"))
 	}
+	if !r.RunAt.IsZero() {
+		fmt.Fprintf(w, "run at    %s (in %s)\n", r.RunAt.Local().Format("2006-01-02 15:04:05.000"), time.Until(r.RunAt).Round(time.Second))
+	}
 	if !r.FinishedAt.IsZero() && !r.StartedAt.IsZero() {
 		fmt.Fprintf(w, "ran       %s\n", r.FinishedAt.Sub(r.StartedAt).Round(100_000))
+	}
+	if r.Progress != nil && !r.Status.Done() {
+		fmt.Fprintf(w, "progress  %.0f%% %s\n", r.Progress.Percent, r.Progress.Message)
 	}
 	if r.Error != nil {
 		fmt.Fprintf(w, "error     %s: %s (retryable=%v)\n", r.Error.Kind, r.Error.Message, r.Error.Retryable)

@@ -117,7 +117,7 @@ func benchAsynqBackend(b *testing.B, hd backends.Handler, task string) (rate, p5
 		b.Fatal(err)
 	}
 	defer be.Close()
-	be.Register(backends.TaskSpec{Name: task, Queue: "bench", MaxRetries: 0, Timeout: time.Minute})
+	be.Register(ctx, backends.TaskSpec{Name: task, Queue: "bench", MaxRetries: 0, Timeout: time.Minute})
 	defer benchWorker(b, be, "bench", hd, task)()
 	b.ResetTimer()
 	for range b.N {

@@ -154,8 +154,8 @@ func ourCeleryWorker(b *testing.B, hd backends.Handler) (stop func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	be.Register(backends.TaskSpec{Name: "add", Timeout: time.Minute}, backends.TaskSpec{Name: "echo", Timeout: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
+	be.Register(ctx, backends.TaskSpec{Name: "add", Timeout: time.Minute}, backends.TaskSpec{Name: "echo", Timeout: time.Minute})
 	done := make(chan error, 1)
 	go func() { done <- be.Work(ctx, backends.WorkerOptions{Concurrency: 32}, hd) }()
 	return func() { cancel(); <-done; be.Close() }

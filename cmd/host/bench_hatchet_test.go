@@ -43,9 +43,9 @@ func BenchmarkHatchetEndToEnd(b *testing.B) {
 				}
 				defer be.Close()
 				queue := fmt.Sprintf("bench_%s_%d", impl, time.Now().UnixNano())
-				be.Register(backends.TaskSpec{Name: "add", Queue: queue, Timeout: time.Minute},
+				be.Register(ctx, backends.TaskSpec{Name: "add", Queue: queue, Timeout: time.Minute},
 					backends.TaskSpec{Name: "echo", Queue: queue, Timeout: time.Minute})
-				if err := backends.DeclareWorkflows(be, *benchFlow); err != nil {
+				if err := be.DeclareWorkflows(ctx, *benchFlow); err != nil {
 					b.Fatal(err)
 				}
 				defer benchWorker(b, be, queue, benchHandler(h, impl), "add")()

@@ -36,7 +36,7 @@ func BenchmarkTemporalEndToEnd(b *testing.B) {
 				}
 				defer be.Close()
 				queue := fmt.Sprintf("bench_%s_%d", impl, time.Now().UnixNano())
-				be.Register(backends.TaskSpec{Name: "add", Queue: queue, Timeout: time.Minute},
+				be.Register(ctx, backends.TaskSpec{Name: "add", Queue: queue, Timeout: time.Minute},
 					backends.TaskSpec{Name: "echo", Queue: queue, Timeout: time.Minute})
 				defer benchWorker(b, be, queue, benchHandler(h, impl), "add")()
 				b.ResetTimer()
@@ -60,11 +60,8 @@ var benchFlow = backends.NewWorkflow("bench").Then("echo").Then("echo").Then("ec
 
 // runFlows runs n three-step echo workflows at once and returns
 // workflows/s.
-func runFlows(b *testing.B, be backends.Backend, n int) float64 {
-	w, err := backends.AsWorkflows(be)
-	if err != nil {
-		b.Fatal(err)
-	}
+func runFlows(b *testing.B, be *backends.Client, n int) float64 {
+	w := be
 	wf := benchFlow
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

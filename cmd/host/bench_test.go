@@ -20,6 +20,7 @@ import (
 	"taskhost.dev/internal/testplugins"
 	_ "taskhost.dev/plugins/core/basic_operations/tasks"
 	"taskhost.dev/sdk"
+	"taskhost.dev/worker"
 )
 
 // benchEngines are the River databases the end-to-end benchmarks run on.
@@ -50,14 +51,14 @@ func benchHost(b *testing.B) (*host.Host, int) {
 // wasm (the core plugins in the sandbox).
 func benchHandler(h *host.Host, impl string) backends.Handler {
 	if impl == "wasm" {
-		return handler{h: h}
+		return worker.Handler(h)
 	}
 	return nativeHandler
 }
 
 // benchWorker runs a worker (concurrency 32) on queue with hd, warms it up
 // with 50 tasks, and returns the function that stops it.
-func benchWorker(b *testing.B, be backends.Backend, queue string, hd backends.Handler, task string) (stop func()) {
+func benchWorker(b *testing.B, be *backends.Client, queue string, hd backends.Handler, task string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- be.Work(ctx, backends.WorkerOptions{Queues: []string{queue}, Concurrency: 32}, hd) }()
@@ -106,7 +107,7 @@ func logRatios(b *testing.B, what string, num, den []float64) {
 
 // oneTaskP50 runs n single tasks one after another (submit, then wait) and
 // returns the median, in milliseconds.
-func oneTaskP50(b *testing.B, be backends.Backend, task string, n int) float64 {
+func oneTaskP50(b *testing.B, be *backends.Client, task string, n int) float64 {
 	ctx := context.Background()
 	return latencyP50(b, n, func() error {
 		id, err := be.Submit(ctx, task, json.RawMessage(`{"a":1,"b":2}`))
@@ -139,7 +140,7 @@ var nativeHandler = backends.HandlerFunc(func(ctx context.Context, t *backends.T
 
 // submitN submits n tasks from 8 goroutines, input(i) being the i-th
 // input, and returns their ids in order.
-func submitN(b *testing.B, be backends.Backend, task string, n int, input func(i int) string) []string {
+func submitN(b *testing.B, be *backends.Client, task string, n int, input func(i int) string) []string {
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -162,7 +163,7 @@ func submitN(b *testing.B, be backends.Backend, task string, n int, input func(i
 
 // waitAll waits for every task, two minutes at most, and fails unless each
 // succeeded.
-func waitAll(b *testing.B, be backends.Backend, ids []string) {
+func waitAll(b *testing.B, be *backends.Client, ids []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	for _, id := range ids {
@@ -174,7 +175,7 @@ func waitAll(b *testing.B, be backends.Backend, ids []string) {
 }
 
 // runBatch submits n tasks, waits for all, and returns tasks/s.
-func runBatch(b *testing.B, be backends.Backend, task string, n int) float64 {
+func runBatch(b *testing.B, be *backends.Client, task string, n int) float64 {
 	start := time.Now()
 	waitAll(b, be, submitN(b, be, task, n, func(i int) string { return fmt.Sprintf(`{"a":%d,"b":1}`, i) }))
 	return float64(n) / time.Since(start).Seconds()
@@ -203,7 +204,7 @@ func BenchmarkRiverEndToEnd(b *testing.B) {
 					}
 					defer be.Close()
 					queue := fmt.Sprintf("bench_%s_%s_%d", task, impl, time.Now().UnixNano())
-					be.Register(backends.TaskSpec{Name: task, Queue: queue, MaxRetries: 0, Timeout: time.Minute})
+					be.Register(ctx, backends.TaskSpec{Name: task, Queue: queue, MaxRetries: 0, Timeout: time.Minute})
 					defer benchWorker(b, be, queue, benchHandler(h, impl), task)()
 					b.ResetTimer()
 					var rate float64

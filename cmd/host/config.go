@@ -8,11 +8,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 
 	"taskhost.dev/host"
 	"taskhost.dev/host/bundle"
+	"taskhost.dev/worker"
 )
 
 // hostFlags are the flags every command shares: where plugins come from and
@@ -90,12 +92,16 @@ func (f *hostFlags) logger(w io.Writer) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(f.logFormat) {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(worker.TraceLogs(slog.NewTextHandler(w, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(worker.TraceLogs(slog.NewJSONHandler(w, opts))), nil
 	}
 	return nil, usageErr("--log-format %q: want text or json", f.logFormat)
 }
+
+// tracedHTTP is the HTTP client of plugins' requests when traces are on
+// (startTracing); nil otherwise.
+var tracedHTTP *http.Client
 
 // embeddedFiles is a bundle and its key built into the binary (build tag
 // embedbundle); nil otherwise.
@@ -110,7 +116,7 @@ func (f *hostFlags) config(stderr io.Writer) (host.Config, error) {
 		return host.Config{}, err
 	}
 	cfg := host.Config{Manifest: f.manifest, PluginsDir: f.pluginsDir, CacheDir: f.cacheDir, Logger: logger,
-		Bundles: f.bundles, BundlesDir: f.bundlesDir}
+		Bundles: f.bundles, BundlesDir: f.bundlesDir, HTTPClient: tracedHTTP}
 	if embedded != nil {
 		pub, err := bundle.ParsePublicKey(embedded.key)
 		if err != nil {

@@ -6,7 +6,7 @@
 //	host run TASK [JSON]       run one task in the sandbox, print its output
 //	host plugins list          list plugins and tasks
 //	host plugins verify        check every plugin; exit 1 on any problem
-//	host plugins pin           write each plugin's sha256 into the manifest
+//	host plugins pin           pin each manifest plugin's sha256 in the manifest (an operator's own)
 //
 // Run "host COMMAND --help" for a command's flags.
 package main
@@ -19,6 +19,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -29,16 +31,26 @@ Usage:
                              run the tasks the engine hands out, until SIGTERM
   host submit TASK [JSON] [--queue Q] [--wait]
                              submit a task; print its id (or, with --wait, its result)
+  host submit --batch FILE   submit the JSON lines of FILE (- for stdin), one task a line; print their ids
+  host cancel ID...          cancel tasks: pending ones never run, running ones are stopped
+  host schedule ls | add | rm
+                             list, create or delete schedules (cron or every)
+  host ls [--state S] [--queue Q] [--task T] [--since D] [--limit N]
+                             list tasks, newest first
+  host retry ID...           run failed or cancelled tasks again
+  host purge QUEUE [--yes]   delete a queue's waiting tasks
+  host queues                each queue's tasks by state, and its workers
   host result ID             print a task's state now
   host wait ID               wait for a task and print its result
-  host workflow submit NAME [JSON] [--wait] | status ID | list
+  host workflow submit NAME [JSON] [--wait] | status ID | cancel ID | list
                              run a workflow from the manifest, or show one
   host tasks                 list the tasks of the loaded plugins
   host health                check config, plugins and engine; exit 0 or 1
   host run TASK [JSON]       run one task in the sandbox, no engine, and print its JSON output
+  host init plugin NAME      make a Go plugin's folder outside this repository
   host plugins list          list the plugins, their tasks, digests, limits and ABI
   host plugins verify        load and check every plugin; exit 1 on any problem
-  host plugins pin           write each manifest plugin's sha256 into the manifest
+  host plugins pin           pin each manifest plugin's sha256 in the manifest (an operator's own)
   host bundle keygen | build | verify
                              make a signing key, a signed plugin bundle, or check bundles
 
@@ -48,13 +60,59 @@ Every command takes --manifest (env TASKHOST_MANIFEST, default manifest.toml),
 --bundle-key, --log-level and --log-format. Engine commands take
 --backend (env TASK_BACKEND_TYPE, default river: a SQLite file, no server)
 and --backend-url (default from the engine's own variable, e.g. DATABASE_URL).
-Run "host COMMAND --help" for its flags.
+Run "host help COMMAND" (or "host COMMAND --help") for its flags, and
+"host --version" for the version.
 `
 
+// Version is the host's version, set at build time with
+// -ldflags "-X main.Version=v1.2.3"; else the module's build information.
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	v, rev, dirty := "(devel)", "", ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		v += " " + rev + dirty
+	}
+	return v + " " + runtime.Version()
+}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM ends the command's context: a worker stops
+	// taking tasks and drains. A second one stops the process at once; the
+	// tasks still running go back to the engine's retry, as after a crash.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "host: a second signal: stopping at once; running tasks go back to the engine's retry")
+		os.Exit(130)
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	os.Exit(code)
 }
 
@@ -69,14 +127,28 @@ func usageErr(format string, args ...any) error {
 
 // run dispatches a command line and returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || (args[0] == "help" && len(args) == 1) {
 		fmt.Fprint(stdout, usage)
 		if len(args) == 0 {
 			return 2
 		}
 		return 0
 	}
-	var err error
+	if args[0] == "--version" || args[0] == "-version" || args[0] == "version" {
+		fmt.Fprintln(stdout, "host", version())
+		return 0
+	}
+	if args[0] == "help" {
+		// host help CMD [SUB]: the command's own help.
+		return run(ctx, append(args[1:], "--help"), stdin, stdout, stderr)
+	}
+	stopTracing, client, err := startTracing(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "host %s: %v\n", args[0], err)
+		return 2
+	}
+	defer stopTracing()
+	tracedHTTP = client
 	switch args[0] {
 	case "run":
 		err = cmdRun(ctx, args[1:], stdin, stdout, stderr)
@@ -88,6 +160,20 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdWorker(ctx, args[1:], stdout, stderr)
 	case "submit":
 		err = cmdSubmit(ctx, args[1:], stdin, stdout, stderr)
+	case "cancel":
+		err = cmdCancel(ctx, args[1:], stdout, stderr)
+	case "schedule":
+		err = cmdSchedule(ctx, args[1:], stdin, stdout, stderr)
+	case "ls":
+		err = cmdLs(ctx, args[1:], stdout, stderr)
+	case "retry":
+		err = cmdRetry(ctx, args[1:], stdout, stderr)
+	case "purge":
+		err = cmdPurge(ctx, args[1:], stdin, stdout, stderr)
+	case "queues":
+		err = cmdQueues(ctx, args[1:], stdout, stderr)
+	case "init":
+		err = cmdInit(ctx, args[1:], stdout, stderr)
 	case "result":
 		err = cmdResult(ctx, false, args[1:], stdout, stderr)
 	case "wait":

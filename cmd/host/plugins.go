@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -14,8 +15,8 @@ import (
 const pluginsSynopsis = `Usage: host plugins list|verify|pin [flags]
 
   list    the plugins (path, sha256, ABI, limits, capabilities) and their tasks
-  verify  load and check every plugin: digest, ABI version, exports; exit 1 on any problem
-  pin     write each manifest plugin's sha256 into the manifest (make plugins runs it)`
+  verify  load and check every plugin, drop-ins included: digest, ABI version, exports; exit 1 on any problem
+  pin     pin each manifest plugin's sha256 in the manifest: an operator's own, for a deployment`
 
 func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var hf hostFlags
@@ -52,6 +53,9 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return fmt.Errorf("verification failed:\n%w", err)
 		}
 		defer h.Close(context.Background())
+		if err := problemsError(h); err != nil {
+			return fmt.Errorf("verification failed:\n%w", err)
+		}
 		for _, p := range h.Plugins() {
 			if p.ABI == 0 {
 				fmt.Fprintf(stdout, "note: plugin %q is a plain Extism plugin (no %s export); its tasks come from the manifest\n", p.Name, "taskhost_meta")
@@ -75,14 +79,34 @@ func cmdPlugins(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return usageErr("unknown subcommand %q; want list, verify or pin", pos[0])
 }
 
+// problemsError joins the drop-ins that did not load (host.Problems), or
+// returns nil. The serving commands (run, plugins list, tasks) serve the
+// other plugins, after the host's warning about each; the checking ones
+// (plugins verify, health) fail on them.
+func problemsError(h *host.Host) error {
+	var errs []error
+	for _, p := range h.Problems() {
+		errs = append(errs, fmt.Errorf("not loaded: %w", p))
+	}
+	return errors.Join(errs...)
+}
+
 type pluginInfo struct {
 	Name         string            `json:"name"`
 	Path         string            `json:"path"`
 	SHA256       string            `json:"sha256"`
+	Linked       []moduleInfo      `json:"linked,omitempty"`
 	ABI          int               `json:"abi"`
 	Limits       map[string]any    `json:"limits"`
 	Capabilities host.Capabilities `json:"capabilities"`
 	Tasks        []taskInfo        `json:"tasks"`
+}
+
+// moduleInfo is one of the other modules of a multi-module plugin.
+type moduleInfo struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
 }
 
 type taskInfo struct {
@@ -100,7 +124,11 @@ func describe(h *host.Host) []pluginInfo {
 		l := p.Limits
 		pi := pluginInfo{Name: p.Name, Path: p.Path, SHA256: p.SHA256, ABI: p.ABI, Capabilities: p.Capabilities,
 			Limits: map[string]any{"max_memory": l.MaxMemory.String(), "timeout": l.Timeout.String(), "max_output": l.MaxOutput.String(),
-				"pool_size": l.PoolSize, "isolation": l.Isolation, "max_uses": l.MaxUses}}
+				"pool_size": l.PoolSize, "isolation": l.Isolation, "max_uses": l.MaxUses,
+				"max_log_bytes": l.MaxLogBytes.String(), "max_log_lines": l.MaxLogLines}}
+		for _, m := range p.Linked {
+			pi.Linked = append(pi.Linked, moduleInfo{m.Name, m.Path, m.SHA256})
+		}
 		for _, t := range p.Tasks {
 			pi.Tasks = append(pi.Tasks, taskInfo{t.Name, t.Function, t.Queue, t.MaxRetries, t.Timeout.String(), t.Description})
 		}
@@ -118,9 +146,14 @@ func printPlugins(w io.Writer, h *host.Host) {
 		if p.ABI == 0 {
 			abi = "none (plain Extism plugin)"
 		}
-		fmt.Fprintf(w, "plugin %s\n  path     %s\n  sha256   %s\n  abi      %s\n", p.Name, p.Path, p.SHA256, abi)
-		fmt.Fprintf(w, "  limits   max_memory=%v timeout=%v max_output=%v pool_size=%v isolation=%v max_uses=%v\n",
-			p.Limits["max_memory"], p.Limits["timeout"], p.Limits["max_output"], p.Limits["pool_size"], p.Limits["isolation"], p.Limits["max_uses"])
+		fmt.Fprintf(w, "plugin %s\n  path     %s\n  sha256   %s\n", p.Name, p.Path, p.SHA256)
+		for _, m := range p.Linked {
+			fmt.Fprintf(w, "  links    %s from %s (sha256 %s)\n", m.Name, m.Path, m.SHA256)
+		}
+		fmt.Fprintf(w, "  abi      %s\n", abi)
+		fmt.Fprintf(w, "  limits   max_memory=%v timeout=%v max_output=%v pool_size=%v isolation=%v max_uses=%v max_log_bytes=%v max_log_lines=%v\n",
+			p.Limits["max_memory"], p.Limits["timeout"], p.Limits["max_output"], p.Limits["pool_size"], p.Limits["isolation"], p.Limits["max_uses"],
+			p.Limits["max_log_bytes"], p.Limits["max_log_lines"])
 		c := p.Capabilities
 		if len(c.AllowedHosts)+len(c.AllowedPaths)+len(c.Env) > 0 {
 			fmt.Fprintf(w, "  allows   hosts=%v paths=%v env=%v\n", c.AllowedHosts, c.AllowedPaths, c.Env)

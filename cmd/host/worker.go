@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"flag"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"taskhost.dev/backends"
+	"taskhost.dev/worker"
 )
 
 const workerSynopsis = `Usage: host worker [flags]
@@ -33,8 +32,6 @@ load is logged and changes nothing. Plugins named in the manifest are
 pinned by sha256 and change only with a restart. --watch=false turns this
 off.`
 
-func listen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
-
 func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var hf hostFlags
 	var bf backendFlags
@@ -43,18 +40,41 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	bf.register(fs)
 	queues := fs.String("queues", "", "comma-separated `queues` to serve, each optionally with a priority weight: high:6,default:3,low:1")
 	strict := fs.Bool("strict-priority", false, "empty higher-weighted queues first instead of sharing by weight")
-	concurrency := fs.Int("concurrency", 0, "tasks run at once per queue (`N`); the engine adapter's default when 0")
+	concurrency := fs.Int("concurrency", 0, "the most tasks run at once (`N`), over all the worker's queues; 10 when 0")
 	name := fs.String("name", "", "worker `name`; default worker-<hostname>-<queues>")
-	healthAddr := fs.String("health-addr", envOr("TASKHOST_HEALTH_ADDR", ""), "serve /healthz, /readyz and /metrics on this `address` (env TASKHOST_HEALTH_ADDR)")
-	grace := fs.Duration("grace", backends.DefaultGrace, "how long running tasks may take to finish after a stop `signal`")
+	healthAddr := fs.String("health-addr", envOr("TASKHOST_HEALTH_ADDR", ""), "serve /healthz, /readyz and /metrics on this `address`; :8080 listens on 127.0.0.1 (env TASKHOST_HEALTH_ADDR)")
+	grace := fs.Duration("grace", backends.DefaultGrace, "how long running tasks may take to finish after a stop signal (`duration`)")
 	watch := fs.Bool("watch", true, "serve .wasm files added to, replaced in or removed from --plugins-dir without a restart (plugins named in the manifest excepted)")
-	ui := fs.Bool("ui", false, "serve the engine's own web UI under /ui/ on --health-addr (River: riverui; no authentication of its own)")
+	ui := fs.Bool("ui", false, "serve the engine's own web UI under /ui/ on --health-addr (River: River UI); it can cancel and retry tasks, so an address that is not loopback needs --ui-auth")
+	uiAuth := fs.String("ui-auth", "", "a `file` holding the UI's credentials, USER:PASSWORD (basic auth) or bearer:TOKEN (env TASKHOST_UI_AUTH holds them directly)")
 	pos, err := hf.parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageErr("unexpected arguments %q", pos)
+	}
+	if *concurrency < 0 {
+		return usageErr("--concurrency %d: want 0 (the default) or more", *concurrency)
+	}
+	if *grace <= 0 {
+		return usageErr("--grace %s: want a positive duration", *grace)
+	}
+	queuesSet := false
+	fs.Visit(func(f *flag.Flag) { queuesSet = queuesSet || f.Name == "queues" })
+	list := splitList(*queues)
+	if queuesSet && len(list) == 0 {
+		return usageErr("--queues %q names no queue; give queue names, or leave it out to serve every queue of the loaded tasks", *queues)
+	}
+	if len(list) == 0 {
+		list = queuesFromEnv()
+	}
+	qs, weights, err := parseQueues(list)
+	if err != nil {
+		return err
+	}
+	if *ui && *healthAddr == "" {
+		return usageErr("--ui needs --health-addr, the address to serve it on")
 	}
 	logger, err := hf.logger(stderr)
 	if err != nil {
@@ -67,86 +87,45 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer h.Close(context.Background())
 	loaded := time.Since(start)
-	b, err := bf.open(ctx, &hf, stderr)
+	c, err := bf.open(ctx, &hf, stderr)
 	if err != nil {
 		return err
 	}
-	defer b.Close()
-	if err := b.Register(specs(h)...); err != nil {
-		return err
-	}
-	// Engines that register workflows with their workers (Hatchet) learn
-	// the manifest's workflows now.
-	var flows []backends.Workflow
-	for _, w := range h.Workflows() {
-		wf, err := toWorkflow(w)
+	defer c.Close()
+	var auth *worker.Auth
+	switch {
+	case *uiAuth != "":
+		b, err := os.ReadFile(*uiAuth)
 		if err != nil {
-			return fmt.Errorf("manifest workflow %q: %w", w.Name, err)
+			return usageErr("--ui-auth: %v", err)
 		}
-		flows = append(flows, wf)
-	}
-	if err := backends.DeclareWorkflows(b, flows...); err != nil {
-		return err
-	}
-	list := splitList(*queues)
-	if len(list) == 0 {
-		list = queuesFromEnv()
-	}
-	qs, weights, err := parseQueues(list)
-	if err != nil {
-		return err
-	}
-	if *name == "" {
-		host, _ := os.Hostname()
-		label := "all"
-		if len(qs) > 0 {
-			label = strings.Join(qs, "_")
+		if auth, err = worker.ParseAuth(string(b)); err != nil {
+			return usageErr("--ui-auth %s: %v", *uiAuth, err)
 		}
-		*name = fmt.Sprintf("worker-%s-%s", host, label)
+	case os.Getenv("TASKHOST_UI_AUTH") != "":
+		if auth, err = worker.ParseAuth(os.Getenv("TASKHOST_UI_AUTH")); err != nil {
+			return usageErr("TASKHOST_UI_AUTH: %v", err)
+		}
 	}
-	m := newMetrics(h)
-	var mount func(*http.ServeMux)
-	if *ui {
-		if *healthAddr == "" {
-			return usageErr("--ui needs --health-addr, the address to serve it on")
-		}
-		w, ok := b.(backends.WebUI)
-		if !ok {
-			return &backends.UnsupportedError{Engine: b.Engine(), What: "a web UI (--ui)"}
-		}
-		handler, err := w.WebUI(ctx, "/ui")
-		if err != nil {
-			return err
-		}
-		mount = func(mux *http.ServeMux) { mux.Handle("/ui/", handler) }
-	}
-	if *healthAddr != "" {
-		hs, err := startHealth(*healthAddr, h, b, m, []check{{Name: "config", OK: true, Message: "flags and environment valid"}, pluginsCheck(h, loaded)}, mount)
-		if err != nil {
-			return err
-		}
-		defer hs.close()
+	cfg := worker.Config{
+		Host:   h,
+		Client: c,
+		Options: backends.WorkerOptions{Queues: qs, Priorities: weights, StrictPriority: *strict,
+			Concurrency: *concurrency, Name: *name, Grace: *grace},
+		HealthAddr: *healthAddr,
+		UI:         *ui,
+		UIAuth:     auth,
+		Checks:     []worker.Check{{Name: "config", OK: true, Message: "flags and environment valid"}, worker.PluginsCheck(h, loaded)},
+		Logger:     logger,
 	}
 	if *watch {
-		served := map[string]bool{}
-		for _, q := range qs {
-			served[q] = true
-		}
-		if len(qs) == 0 {
-			for _, t := range h.Tasks() {
-				served[t.Queue] = true
-			}
-		}
-		stop, err := watchPlugins(ctx, hf.pluginsDir, h, b, served, logger)
-		if err != nil {
-			return fmt.Errorf("watching %s: %w (or run with --watch=false)", hf.pluginsDir, err)
-		}
-		defer stop()
+		cfg.PluginsDir = hf.pluginsDir
 	}
-	logger.Info("worker started", "name", *name, "engine", b.Engine(), "queues", qs, "tasks", len(h.Tasks()), "plugins", len(h.Plugins()), "startup", time.Since(start).Round(time.Millisecond))
-	err = b.Work(ctx, backends.WorkerOptions{Queues: qs, Priorities: weights, StrictPriority: *strict, Concurrency: *concurrency, Name: *name, Grace: *grace}, handler{h: h, metrics: m})
-	logger.Info("worker stopped", "name", *name, "err", err)
-	return err
+	w, err := worker.New(cfg)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
 }
 
 // parseQueues splits "name:weight" items; weights is nil when none has a

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"taskhost.dev/internal/testplugins"
+	"taskhost.dev/worker"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
@@ -64,7 +65,7 @@ parallel = [{ task = "word_count" }, { task = "sha256" }]
 		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
 			var body struct {
 				Ready  bool
-				Checks []check
+				Checks []worker.Check
 			}
 			json.NewDecoder(resp.Body).Decode(&body)
 			resp.Body.Close()
@@ -87,8 +88,8 @@ parallel = [{ task = "word_count" }, { task = "sha256" }]
 	if code != 0 || id == "" {
 		t.Fatalf("submit: exit %d, %q", code, out)
 	}
-	if code, out, _ := runHost(t, append([]string{"wait", id}, common...)...); code != 1 || !strings.Contains(out, "failed: no (retryable=false)") {
-		t.Errorf("wait on a failing task: exit %d\n%s", code, out)
+	if code, out, errOut := runHost(t, append([]string{"wait", id}, common...)...); code != 1 || !strings.Contains(out, "failed: no (retryable=false)") {
+		t.Errorf("wait on a failing task: exit %d\n%s\n%s", code, out, errOut)
 	}
 	if code, out, _ := runHost(t, append([]string{"result", id, "-o", "json"}, common...)...); code != 0 || !strings.Contains(out, `"kind": "failed"`) {
 		t.Errorf("result: exit %d\n%s", code, out)
@@ -106,7 +107,7 @@ parallel = [{ task = "word_count" }, { task = "sha256" }]
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`taskhost_tasks_total{outcome="succeeded",plugin="basic_operations",task="add"} 1`, `taskhost_tasks_total{outcome="failed",plugin="system_tasks",task="fail"} 1`, `taskhost_pool_instances{plugin="data_processing"}`} {
+	for _, want := range []string{`taskhost_task_attempts_total{outcome="succeeded",plugin="basic_operations",queue="default",task="add"} 1`, `taskhost_task_attempts_total{outcome="failed",plugin="system_tasks",queue="default",task="fail"} 1`, `taskhost_sandbox_guest_seconds_count{plugin="basic_operations",queue="default",task="add"} 1`, `taskhost_queue_tasks{queue="default",state="succeeded"}`, `taskhost_pool_instances{plugin="data_processing"}`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -2,55 +2,24 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
 	"taskhost.dev/backends"
-	"taskhost.dev/host"
+	"taskhost.dev/worker"
 )
 
 const workflowSynopsis = `Usage: host workflow submit NAME [JSON] [--wait]
        host workflow status ID [--wait]
+       host workflow cancel ID
        host workflow list
 
 submit starts a workflow defined in the manifest ([[workflow]]) and prints
 its id at once; with --wait it shows each step as it finishes and then the
-result (exit 1 unless it succeeded). status prints a workflow's steps.`
-
-// toWorkflow turns a manifest workflow into the engines' definition.
-func toWorkflow(w host.WorkflowSpec) (backends.Workflow, error) {
-	wf := backends.Workflow{Name: w.Name}
-	step := func(s host.WorkflowStepSpec) (backends.Step, error) {
-		st := backends.Step{Task: s.Task}
-		if len(s.Params) > 0 {
-			b, err := json.Marshal(s.Params)
-			if err != nil {
-				return st, fmt.Errorf("workflow %q step %s: params: %w", w.Name, s.Task, err)
-			}
-			st.Params = b
-		}
-		return st, nil
-	}
-	for _, s := range w.Steps {
-		var stage backends.Stage
-		items := s.Parallel
-		if s.Task != "" {
-			items = []host.WorkflowStepSpec{s}
-		}
-		for _, it := range items {
-			st, err := step(it)
-			if err != nil {
-				return wf, err
-			}
-			stage.Steps = append(stage.Steps, st)
-		}
-		wf.Stages = append(wf.Stages, stage)
-	}
-	return wf, wf.Validate()
-}
+result (exit 1 unless it succeeded). status prints a workflow's steps. cancel
+stops a workflow: its pending steps never run, its running ones are stopped.`
 
 func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	var hf hostFlags
@@ -64,9 +33,12 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
+	if err := checkFormat(*output); err != nil {
+		return err
+	}
 	if len(pos) == 0 {
 		fs.Usage()
-		return usageErr("want submit, status or list")
+		return usageErr("want submit, status, cancel or list")
 	}
 	switch pos[0] {
 	case "list":
@@ -76,12 +48,24 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		}
 		defer h.Close(context.Background())
 		if *output == "json" {
-			return writeJSON(stdout, h.Workflows())
+			type listed struct {
+				backends.Workflow
+				Description string `json:"description,omitempty"`
+			}
+			var out []listed
+			for _, w := range h.Workflows() {
+				wf, err := worker.Workflow(w)
+				if err != nil {
+					return err
+				}
+				out = append(out, listed{wf, w.Description})
+			}
+			return writeJSON(stdout, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "WORKFLOW\tSTEPS\tDESCRIPTION")
 		for _, w := range h.Workflows() {
-			wf, _ := toWorkflow(w)
+			wf, _ := worker.Workflow(w)
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", w.Name, describeStages(wf), w.Description)
 		}
 		return tw.Flush()
@@ -98,9 +82,9 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			h.Close(context.Background())
 			return fmt.Errorf("no workflow %q in the manifest; host workflow list shows them", pos[1])
 		}
-		tasks := specs(h)
+		tasks := worker.Specs(h)
 		h.Close(context.Background())
-		wf, err := toWorkflow(spec)
+		wf, err := worker.Workflow(spec)
 		if err != nil {
 			return err
 		}
@@ -113,21 +97,31 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return err
 		}
 		defer b.Close()
-		if err := b.Register(tasks...); err != nil {
+		if err := b.Register(ctx, tasks...); err != nil {
 			return err
 		}
-		w, err := backends.AsWorkflows(b)
-		if err != nil {
-			return err
-		}
-		id, err := w.SubmitWorkflow(ctx, wf, input)
+		id, err := b.SubmitWorkflow(ctx, wf, input)
 		if err != nil {
 			return err
 		}
 		if !*wait {
 			return printID(stdout, id, *output)
 		}
-		return watchWorkflow(ctx, w, id, *output, stdout)
+		return watchWorkflow(ctx, b, id, *output, stdout)
+	case "cancel":
+		if len(pos) != 2 {
+			return usageErr("want cancel ID")
+		}
+		b, err := bf.open(ctx, &hf, stderr)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		if err := b.CancelWorkflow(ctx, pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "workflow %s cancelled\n", pos[1])
+		return nil
 	case "status":
 		if len(pos) != 2 {
 			return usageErr("want status ID")
@@ -137,20 +131,16 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return err
 		}
 		defer b.Close()
-		w, err := backends.AsWorkflows(b)
-		if err != nil {
-			return err
-		}
 		if *wait {
-			return watchWorkflow(ctx, w, pos[1], *output, stdout)
+			return watchWorkflow(ctx, b, pos[1], *output, stdout)
 		}
-		r, err := w.WorkflowResult(ctx, pos[1])
+		r, err := b.WorkflowResult(ctx, pos[1])
 		if err != nil {
 			return err
 		}
 		return writeWorkflow(stdout, r, *output)
 	}
-	return usageErr("unknown subcommand %q; want submit, status or list", pos[0])
+	return usageErr("unknown subcommand %q; want submit, status, cancel or list", pos[0])
 }
 
 func describeStages(wf backends.Workflow) string {
@@ -177,7 +167,7 @@ func describeStages(wf backends.Workflow) string {
 
 // watchWorkflow waits for the workflow; in text mode it prints each step
 // as it finishes (reading the workflow's state every 200 ms).
-func watchWorkflow(ctx context.Context, w backends.Workflows, id, format string, stdout io.Writer) error {
+func watchWorkflow(ctx context.Context, w *backends.Client, id, format string, stdout io.Writer) error {
 	var r backends.WorkflowResult
 	var err error
 	if format == "json" {
@@ -232,7 +222,7 @@ func writeWorkflow(w io.Writer, r backends.WorkflowResult, format string) error 
 	for _, s := range r.Steps {
 		detail := string(s.Output)
 		if s.Error != nil {
-			detail = s.Error.Kind + ": " + s.Error.Message
+			detail = string(s.Error.Kind) + ": " + s.Error.Message
 		}
 		fmt.Fprintf(tw, "  %d.%d\t%s\t%s\t%s\t%s\n", s.Stage+1, s.Index+1, s.Task, s.Status, s.TaskID, truncateString(detail, 80))
 	}

@@ -107,8 +107,27 @@ func parseKey(text []byte, size int) ([]byte, error) {
 // checks the manifest strictly when it loads the bundle.
 type manifestPaths struct {
 	Plugin []struct {
-		Path string `toml:"path"`
+		Path any `toml:"path"` // a file, or a list of modules
 	} `toml:"plugin"`
+}
+
+// modulePaths returns a plugin's path value as a list.
+func modulePaths(v any) ([]string, bool) {
+	switch v := v.(type) {
+	case string:
+		return []string{v}, true
+	case []any:
+		out := make([]string, len(v))
+		for i, e := range v {
+			s, ok := e.(string)
+			if !ok {
+				return nil, false
+			}
+			out[i] = s
+		}
+		return out, len(out) > 0
+	}
+	return nil, false
 }
 
 // Build writes to w a bundle of the manifest at manifestFile and every
@@ -134,22 +153,33 @@ func Build(w io.Writer, manifestFile string, key ed25519.PrivateKey) error {
 	}
 	plugins, _ := doc["plugin"].([]map[string]any)
 	for i, p := range m.Plugin {
-		src := p.Path
-		if !filepath.IsAbs(src) {
-			src = filepath.Join(filepath.Dir(manifestFile), src)
+		srcs, ok := modulePaths(p.Path)
+		if !ok {
+			return fmt.Errorf("%s: plugin %d: path must be a file or a list of files", manifestFile, i+1)
 		}
-		wasm, err := os.ReadFile(src)
-		if err != nil {
-			return fmt.Errorf("%s: plugin %d: %w (build it first)", manifestFile, i+1, err)
+		var names, sums []string
+		for _, src := range srcs {
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(filepath.Dir(manifestFile), src)
+			}
+			wasm, err := os.ReadFile(src)
+			if err != nil {
+				return fmt.Errorf("%s: plugin %d: %w (build it first)", manifestFile, i+1, err)
+			}
+			name := filepath.Base(src)
+			if _, dup := files[name]; dup || name == ManifestName || name == SignatureName {
+				return fmt.Errorf("%s: two modules, or a module and the bundle's own entries, share the file name %s", manifestFile, name)
+			}
+			files[name] = wasm
+			sum := sha256.Sum256(wasm)
+			names = append(names, name)
+			sums = append(sums, hex.EncodeToString(sum[:]))
 		}
-		name := filepath.Base(src)
-		if _, dup := files[name]; dup || name == ManifestName || name == SignatureName {
-			return fmt.Errorf("%s: two plugins, or a plugin and the bundle's own entries, share the file name %s", manifestFile, name)
+		if len(names) == 1 {
+			plugins[i]["path"], plugins[i]["sha256"] = names[0], sums[0]
+		} else {
+			plugins[i]["path"], plugins[i]["sha256"] = names, sums
 		}
-		files[name] = wasm
-		sum := sha256.Sum256(wasm)
-		plugins[i]["path"] = name
-		plugins[i]["sha256"] = hex.EncodeToString(sum[:])
 	}
 	var mb bytes.Buffer
 	fmt.Fprintf(&mb, "# Bundled from %s; paths are relative to the bundle.\n", filepath.Base(manifestFile))

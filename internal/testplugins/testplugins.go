@@ -33,9 +33,22 @@ func Root(t testing.TB) string {
 // .wasm file's path. Each package is built once per test process.
 func Build(t testing.TB, pkg string) string {
 	t.Helper()
+	return build(t, pkg, "-buildmode=c-shared")
+}
+
+// BuildCommand compiles the Go main package pkg for wasip1 as a WASI
+// command (its entry point is _start) and returns the .wasm file's path.
+func BuildCommand(t testing.TB, pkg string) string {
+	t.Helper()
+	return build(t, pkg, "-buildmode=exe")
+}
+
+func build(t testing.TB, pkg, mode string) string {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
-	if p, ok := built[pkg]; ok {
+	key := pkg + " " + mode
+	if p, ok := built[key]; ok {
 		return p
 	}
 	if dir == "" {
@@ -45,14 +58,18 @@ func Build(t testing.TB, pkg string) string {
 		}
 		dir = d
 	}
-	out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "_")+".wasm")
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", out, "./"+pkg)
+	name := strings.ReplaceAll(pkg, "/", "_")
+	if mode != "-buildmode=c-shared" {
+		name += "_" + strings.TrimPrefix(mode, "-buildmode=")
+	}
+	out := filepath.Join(dir, name+".wasm")
+	cmd := exec.Command("go", "build", mode, "-trimpath", "-ldflags=-s -w", "-o", out, "./"+pkg)
 	cmd.Dir = Root(t)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building plugin %s: %v\n%s", pkg, err, b)
 	}
-	built[pkg] = out
+	built[key] = out
 	return out
 }
 

@@ -1,108 +1,189 @@
-// Package redisflow is the workflow bookkeeping the Redis adapters
-// (asynq, celery) share: a workflow is a hash (name, definition, status,
-// per-stage pending counts, step outputs "out:STAGE:INDEX") and a set
-// KEY:done of the steps already counted.
+// Package redisflow is the Redis bookkeeping of the client's workflow
+// runner that the asynq and Celery drivers share: everything of
+// driver.FlowStore but EnqueueStage, which each driver writes its engine's
+// way.
+//
+// A workflow is the hash PREFIX+ID: name, definition (the workflow's
+// JSON), status (running, succeeded, failed), created_at, finished_at,
+// output or error (a driver.FailedStep's JSON), per stage the count of
+// its steps not yet done "pending:S", per
+// counted step its output "out:S:I", per submitted step its task id
+// "task:S:I"; and the set PREFIX+ID+":done" of the steps counted ("S:I").
+// Both expire TTL after the workflow was created.
 package redisflow
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"taskhost.dev/backends"
+	"taskhost.dev/backends/driver"
 )
 
-// NewID returns a new workflow id, "wf_" and 24 hex digits.
-func NewID() string {
-	b := make([]byte, 12)
-	rand.Read(b)
-	return "wf_" + hex.EncodeToString(b)
+// Store keeps the workflows of one driver. Its methods implement those of
+// driver.FlowStore but EnqueueStage; a driver embeds it and adds its own
+// EnqueueStage. Each method is one atomic step in Redis.
+type Store struct {
+	// RC is the Redis the workflows live in.
+	RC redis.Cmdable
+	// Prefix starts the key of every workflow of this driver.
+	Prefix string
+	// TTL is how long a workflow's keys are kept after it was created.
+	TTL time.Duration
+	// Announce wakes the waiters of workflow id (the driver's notice
+	// channel); EndFlow calls it once the workflow has ended.
+	Announce func(ctx context.Context, id string) error
 }
 
-// StepTaskID is the task id of a workflow's step: derived from the
-// workflow, stage and index, so that sending a stage twice is detectable.
-func StepTaskID(id string, stage, index int) string {
-	return fmt.Sprintf("%s_%d_%d", id, stage, index)
+// Key is the hash of workflow id.
+func (s *Store) Key(id string) string { return s.Prefix + id }
+
+func nowText() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// CreateFlow implements driver.FlowStore.
+func (s *Store) CreateFlow(ctx context.Context, id string, wf driver.Workflow) error {
+	def, err := json.Marshal(wf)
+	if err != nil {
+		return err
+	}
+	fields := []any{"name", wf.Name, "definition", def, "status", string(driver.StatusRunning), "created_at", nowText()}
+	for i, st := range wf.Stages {
+		fields = append(fields, "pending:"+strconv.Itoa(i), len(st.Steps))
+	}
+	p := s.RC.TxPipeline()
+	p.HSet(ctx, s.Key(id), fields...)
+	p.Expire(ctx, s.Key(id), s.TTL)
+	_, err = p.Exec(ctx)
+	return err
 }
 
 // stepDone records a step's output and counts its stage down, once per
-// step however often it runs. It returns the stage's pending count, or -1
-// when the workflow is no longer running.
+// step however often it runs: KEYS the workflow's hash and done set; ARGV
+// stage, index, output. It returns -1 when the workflow is not running,
+// the stage's pending count while it is above zero, and at zero {0, the
+// definition, the stage's outputs in step order}.
 var stepDone = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return -1 end
 local step = ARGV[1] .. ':' .. ARGV[2]
+local pending
 if redis.call('SADD', KEYS[2], step) == 1 then
+	local ttl = redis.call('PTTL', KEYS[1])
+	if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 	redis.call('HSET', KEYS[1], 'out:' .. step, ARGV[3])
-	return redis.call('HINCRBY', KEYS[1], 'pending:' .. ARGV[1], -1)
+	pending = redis.call('HINCRBY', KEYS[1], 'pending:' .. ARGV[1], -1)
+else
+	pending = tonumber(redis.call('HGET', KEYS[1], 'pending:' .. ARGV[1]))
 end
-return tonumber(redis.call('HGET', KEYS[1], 'pending:' .. ARGV[1]))
+if pending ~= 0 then return pending end
+local def = redis.call('HGET', KEYS[1], 'definition')
+local out = {0, def}
+for i = 0, #cjson.decode(def).stages[tonumber(ARGV[1]) + 1].steps - 1 do
+	out[#out + 1] = redis.call('HGET', KEYS[1], 'out:' .. ARGV[1] .. ':' .. i) or 'null'
+end
+return out
 `)
 
-// StepDone records the output of step (stage, index) of the workflow
-// hash key and reports whether it was the last of its stage to finish
-// while the workflow runs. When it was, it returns the definition and the
-// value the next stage receives (backends.StageOutput of the stage's
-// outputs, in step order).
-func StepDone(ctx context.Context, rc redis.Cmdable, key string, stage, index int, out json.RawMessage) (last bool, wf backends.Workflow, value json.RawMessage, err error) {
-	pending, err := stepDone.Run(ctx, rc, []string{key, key + ":done"}, stage, index, string(out)).Int()
-	if err != nil || pending != 0 {
-		return false, wf, nil, err // -1: failed or gone; > 0: the stage is still running
-	}
-	def, err := rc.HGet(ctx, key, "definition").Result()
+// StepDone implements driver.FlowStore: a step run again (a worker died
+// before acknowledging it, or this call failed after Redis counted it)
+// is counted once, and when its stage is done it reports the stage done
+// again, so that the runner's next step (EnqueueStage, EndFlow, both
+// idempotent) is retried too.
+func (s *Store) StepDone(ctx context.Context, ref driver.FlowRef, out json.RawMessage) (*driver.StageDone, error) {
+	key := s.Key(ref.ID)
+	res, err := stepDone.Run(ctx, s.RC, []string{key, key + ":done"}, ref.Stage, ref.Index, string(out)).Result()
 	if err != nil {
-		return false, wf, nil, err
+		return nil, err
 	}
-	if err := json.Unmarshal([]byte(def), &wf); err != nil {
-		return false, wf, nil, fmt.Errorf("workflow %s: its stored definition does not decode: %w", key, err)
+	if done, ok := res.([]any); ok && len(done) >= 2 {
+		return stageDone(ref.ID, done)
 	}
-	n := len(wf.Stages[stage].Steps)
-	fields := make([]string, n)
-	for i := range fields {
-		fields[i] = fmt.Sprintf("out:%d:%d", stage, i)
-	}
-	vals, err := rc.HMGet(ctx, key, fields...).Result()
-	if err != nil {
-		return false, wf, nil, err
-	}
-	outputs := make([]json.RawMessage, n)
-	for i, v := range vals {
-		s, _ := v.(string)
-		outputs[i] = json.RawMessage(s)
-	}
-	return true, wf, backends.StageOutput(outputs), nil
+	return nil, nil // not running any more (-1), or the stage is still running
 }
 
-// FillResult fills res from a workflow's hash h (name, definition,
-// status, created_at, finished_at, output, error, the steps' task ids
-// "task:STAGE:INDEX"), reading each step's task with result.
-func FillResult(res *backends.WorkflowResult, h map[string]string, result func(id string) (backends.TaskResult, error)) error {
-	var wf backends.Workflow
-	if err := json.Unmarshal([]byte(h["definition"]), &wf); err != nil {
-		return fmt.Errorf("workflow %s: its stored definition does not decode: %w", res.ID, err)
+// stageDone reads stepDone's reply for a finished stage.
+func stageDone(id string, res []any) (*driver.StageDone, error) {
+	def, _ := res[1].(string)
+	done := &driver.StageDone{Outputs: make([]json.RawMessage, 0, len(res)-2)}
+	if err := json.Unmarshal([]byte(def), &done.Workflow); err != nil {
+		return nil, fmt.Errorf("workflow %s: its stored definition does not decode: %w", id, err)
 	}
-	res.Workflow = h["name"]
-	res.Status = backends.Status(h["status"])
-	if h["status"] == "running" {
-		res.Status = backends.StatusRunning
+	for _, v := range res[2:] {
+		o, _ := v.(string)
+		done.Outputs = append(done.Outputs, json.RawMessage(o))
 	}
-	res.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, h["created_at"])
-	res.FinishedAt, _ = time.Parse(time.RFC3339Nano, h["finished_at"])
+	return done, nil
+}
+
+// endFlow ends a running workflow: KEYS its hash; ARGV status, the field
+// (output or error) and its value, the time. It returns 1 when it did.
+var endFlow = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], ARGV[2], ARGV[3], 'finished_at', ARGV[4])
+return 1
+`)
+
+// EndFlow implements driver.FlowStore.
+func (s *Store) EndFlow(ctx context.Context, id string, output json.RawMessage, failed *driver.FailedStep) error {
+	status, field, value := driver.StatusSucceeded, "output", []byte(output)
+	if failed != nil {
+		status, field = driver.StatusFailed, "error"
+		var err error
+		if value, err = json.Marshal(failed); err != nil {
+			return err
+		}
+	}
+	ended, err := endFlow.Run(ctx, s.RC, []string{s.Key(id)}, string(status), field, value, nowText()).Int()
+	if err != nil || ended == 0 {
+		return err
+	}
+	return s.Announce(ctx, id)
+}
+
+// SetTaskIDs records the task ids of a stage's steps, in step order.
+func (s *Store) SetTaskIDs(ctx context.Context, id string, stage int, taskIDs []string) error {
+	fields := make([]any, 0, 2*len(taskIDs))
+	for i, tid := range taskIDs {
+		fields = append(fields, fmt.Sprintf("task:%d:%d", stage, i), tid)
+	}
+	return s.RC.HSet(ctx, s.Key(id), fields...).Err()
+}
+
+// ReadFlow implements driver.FlowStore.
+func (s *Store) ReadFlow(ctx context.Context, id string) (driver.FlowRecord, error) {
+	h, err := s.RC.HGetAll(ctx, s.Key(id)).Result()
+	if err != nil {
+		return driver.FlowRecord{}, fmt.Errorf("reading workflow %s: %w", id, err)
+	}
+	if h["definition"] == "" {
+		return driver.FlowRecord{}, fmt.Errorf("workflow %s: %w", id, driver.ErrNotFound)
+	}
+	rec := driver.FlowRecord{Status: driver.Status(h["status"]), TaskIDs: map[[2]int]string{}, Outputs: map[[2]int]json.RawMessage{}}
+	if err := json.Unmarshal([]byte(h["definition"]), &rec.Workflow); err != nil {
+		return rec, fmt.Errorf("workflow %s: its stored definition does not decode: %w", id, err)
+	}
+	rec.CreatedAt, _ = time.Parse(time.RFC3339Nano, h["created_at"])
+	rec.FinishedAt, _ = time.Parse(time.RFC3339Nano, h["finished_at"])
 	if out, ok := h["output"]; ok {
-		res.Output = backends.CompactJSON([]byte(out))
+		rec.Output = driver.CompactJSON([]byte(out))
 	}
-	if e, ok := h["error"]; ok {
-		res.Error = backends.DecodeTaskError(e)
+	rec.Failed = driver.DecodeFailedStep(h["error"])
+	for f, v := range h {
+		kind, at, _ := strings.Cut(f, ":")
+		var stage, index int
+		if _, err := fmt.Sscanf(at, "%d:%d", &stage, &index); err != nil {
+			continue
+		}
+		switch kind {
+		case "task":
+			rec.TaskIDs[[2]int{stage, index}] = v
+		case "out":
+			rec.Outputs[[2]int{stage, index}] = driver.CompactJSON([]byte(v))
+		}
 	}
-	var err error
-	res.Steps, err = backends.StepResults(wf, res.Status, h["error"],
-		func(stage, index int) (string, bool) {
-			id, ok := h[fmt.Sprintf("task:%d:%d", stage, index)]
-			return id, ok
-		}, result)
-	return err
+	return rec, nil
 }

@@ -12,24 +12,31 @@ import (
 // which stops the guest (a metered guest at its next yield; otherwise
 // wazero, whose runtime is then built with WithCloseOnContextDone). Once
 // Done has closed the instance must be discarded. One call at a time.
+//
+// Calls are numbered: the watch that links a call to its parent carries
+// the call's number, and End moves to the next, so a parent that is done
+// just as its call ends, and whose cancellation runs late on another
+// goroutine, cannot touch the next call on the instance.
 type CallContext struct {
-	parent context.Context
+	parent context.Context // written by Begin, read by the calling goroutine
 	env    Env
 	state  *State
 	done   chan struct{}
 
-	mu  sync.Mutex
-	err error
+	mu   sync.Mutex
+	err  error
+	call uint64 // number of the current call
 
-	cancelFromParent func()
-	stopParent       func() bool
+	stopParent func() bool
 }
+
+// testHookParentDone, when set by a test, wraps the cancellation that runs
+// when a linked parent is done, so that a test can hold it after it started.
+var testHookParentDone func(cancel func())
 
 // NewCallContext returns a call context for the instance env.
 func NewCallContext(env Env) *CallContext {
-	c := &CallContext{parent: context.Background(), env: env, state: env.ExtismState(), done: make(chan struct{})}
-	c.cancelFromParent = func() { c.Cancel(context.Cause(c.parent)) }
-	return c
+	return &CallContext{parent: context.Background(), env: env, state: env.ExtismState(), done: make(chan struct{})}
 }
 
 // Begin starts a call made on behalf of parent, which must end by the
@@ -67,26 +74,57 @@ func (c *CallContext) Watch() bool {
 	}
 }
 
-// link makes Done close when the parent is done, once per call.
+// link makes Done close when the parent is done, once per call. The
+// cancellation names its call and its parent, and reads nothing that the
+// next call changes.
 func (c *CallContext) link() {
-	if c.stopParent == nil && c.parent.Done() != nil {
-		c.stopParent = context.AfterFunc(c.parent, c.cancelFromParent)
+	if c.stopParent != nil || c.parent.Done() == nil {
+		return
 	}
+	parent, call := c.parent, c.call
+	c.stopParent = context.AfterFunc(parent, func() {
+		cancel := func() { c.cancel(call, context.Cause(parent)) }
+		if testHookParentDone != nil {
+			testHookParentDone(cancel)
+			return
+		}
+		cancel()
+	})
 }
 
-// End finishes the call that Begin started.
+// End finishes the call that Begin started. A cancellation of this call
+// that has not happened yet never will.
 func (c *CallContext) End() {
 	if c.stopParent != nil {
 		c.stopParent()
 		c.stopParent = nil
 	}
+	c.mu.Lock()
+	c.call++
+	c.mu.Unlock()
+	c.parent = context.Background()
 }
 
 // Cancel ends the current call with err (context.DeadlineExceeded for a
-// timeout). Safe from any goroutine; only the first Cancel counts.
+// timeout). Safe from any goroutine; only the first Cancel counts. Between
+// calls it marks the instance done, so a caller that may cancel late (a
+// timer) must discard the instance when it did.
 func (c *CallContext) Cancel(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.cancelLocked(err)
+}
+
+// cancel ends call number call, unless it has ended.
+func (c *CallContext) cancel(call uint64, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if call == c.call {
+		c.cancelLocked(err)
+	}
+}
+
+func (c *CallContext) cancelLocked(err error) {
 	if c.err != nil {
 		return
 	}

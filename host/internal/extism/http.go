@@ -71,8 +71,14 @@ func (s *State) httpRequest(ctx context.Context, reqOff, bodyOff uint64) uint64 
 		method = http.MethodGet
 	}
 	// The request gets a context of its own: the transport may use it after
-	// the call, and the instance's context is reused by the next call.
-	hctx, cancel := context.WithCancel(context.Background())
+	// the call, and the instance's context is reused by the next call. It
+	// keeps the caller's values (its trace span, so that an instrumented
+	// client makes the request a child span and sends traceparent on).
+	base := context.Background()
+	if cc, ok := ctx.(*CallContext); ok {
+		base = context.WithoutCancel(cc.Parent())
+	}
+	hctx, cancel := context.WithCancel(base)
 	defer cancel()
 	if !s.Deadline.IsZero() {
 		hctx, cancel = context.WithDeadline(hctx, s.Deadline)

@@ -22,6 +22,15 @@
 // sections are dropped (their code offsets would be wrong). An opcode or a
 // section the rewriter does not know is an error; the caller then runs the
 // module unmodified under wazero's own checks.
+//
+// What the rewrite adds must stay out of the guest's reach: the fuel is the
+// last global, the yield type the last type, and the yield import takes a
+// function index that no index of the original maps to. The caller must
+// validate the original module (Instrument is no validator), but the
+// rewriter does not rely on it: it refuses a module whose sections are out
+// of order or repeated, or that uses a type, function, table or global
+// index at or past the number the module itself declares, so that an index
+// that would alias what the rewrite adds is an error, never a way to it.
 package meter
 
 import (
@@ -38,8 +47,9 @@ const (
 	ImportName   = "yield"
 )
 
-// Version changes whenever Instrument's output for the same input does.
-const Version = 2
+// Version changes whenever Instrument's output for the same input does,
+// or what it accepts.
+const Version = 3
 
 var header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 
@@ -58,15 +68,11 @@ const (
 	secCode     = 10
 	secData     = 11
 	secDataCnt  = 12
-	secTag      = 13
 )
 
 // order is a section's place in a module (custom sections excepted).
 func order(id byte) float64 {
-	switch id {
-	case secTag:
-		return 5.5
-	case secDataCnt:
+	if id == secDataCnt {
 		return 9.5
 	}
 	return float64(id)
@@ -89,6 +95,7 @@ func Instrument(wasm []byte, fuel int32) ([]byte, error) {
 	}
 	var secs []section
 	r := &reader{b: wasm, pos: len(header)}
+	last := 0.0
 	for !r.eof() {
 		id := r.byte()
 		n := r.u32()
@@ -96,28 +103,22 @@ func Instrument(wasm []byte, fuel int32) ([]byte, error) {
 		if r.err != nil {
 			return nil, fmt.Errorf("meter: section %d: %w", id, r.err)
 		}
+		if id > secDataCnt {
+			return nil, fmt.Errorf("meter: unknown section id %d", id)
+		}
+		if id != secCustom {
+			if order(id) <= last {
+				return nil, fmt.Errorf("meter: section %d is out of order or repeated", id)
+			}
+			last = order(id)
+		}
 		secs = append(secs, section{id, body})
 	}
 	m := &rewriter{}
 	// First pass: what the rewrite depends on.
 	for _, s := range secs {
-		switch s.id {
-		case secType:
-			r := &reader{b: s.body}
-			m.types = r.u32()
-			if r.err != nil {
-				return nil, fmt.Errorf("meter: type section: %w", r.err)
-			}
-		case secImport:
-			if err := m.countImports(s.body); err != nil {
-				return nil, err
-			}
-		case secGlobal:
-			r := &reader{b: s.body}
-			m.globals = r.u32()
-			if r.err != nil {
-				return nil, fmt.Errorf("meter: global section: %w", r.err)
-			}
+		if err := m.count(s); err != nil {
+			return nil, err
 		}
 	}
 	m.yieldFunc = m.funcImports
@@ -127,6 +128,9 @@ func Instrument(wasm []byte, fuel int32) ([]byte, error) {
 	have := map[byte]bool{}
 	for _, s := range secs {
 		have[s.id] = true
+	}
+	if have[secFunction] && !have[secCode] && m.funcs > 0 {
+		return nil, fmt.Errorf("meter: %d functions declared and no code section", m.funcs)
 	}
 	out := make([]byte, 0, len(wasm)+len(wasm)/4)
 	out = append(out, header...)
@@ -149,7 +153,7 @@ func Instrument(wasm []byte, fuel int32) ([]byte, error) {
 			if ok && name == "name" {
 				body, err := m.names(s.body)
 				if err != nil {
-					continue // names are a convenience: drop what cannot be read
+					return nil, fmt.Errorf("meter: name section: %w", err)
 				}
 				out = appendSection(out, secCustom, body)
 				continue
@@ -165,9 +169,6 @@ func Instrument(wasm []byte, fuel int32) ([]byte, error) {
 		out = appendSection(out, s.id, body)
 	}
 	missing(100)
-	if m.err != nil {
-		return nil, m.err
-	}
 	return out, nil
 }
 
@@ -185,11 +186,56 @@ func customName(body []byte) (string, bool) {
 
 // rewriter holds what one Instrument call learned of the module.
 type rewriter struct {
-	types, globals             uint32 // defined in the module
+	types                      uint32 // defined in the module
+	funcs, tables, globals     uint32 // defined in the module
 	funcImports, globalImports uint32
+	tableImports               uint32
 	yieldFunc, fuelGlobal      uint32
 	fuel                       int32
-	err                        error
+}
+
+// count reads, from a section of the original module, the numbers of
+// types, functions, tables and globals; it checks the type index of each
+// function and function import, which the later pass copies unread.
+func (m *rewriter) count(s section) error {
+	r := &reader{b: s.body}
+	what := ""
+	switch s.id {
+	case secType:
+		what = "type"
+		m.types = r.u32()
+		for i := uint32(0); i < m.types && r.err == nil; i++ {
+			if form := r.byte(); form != 0x60 && r.err == nil {
+				return fmt.Errorf("meter: type section: type %d: unsupported form 0x%02x", i, form)
+			}
+			r.bytes(int(r.u32())) // parameters
+			r.bytes(int(r.u32())) // results
+		}
+		r.end()
+	case secImport:
+		return m.countImports(s.body)
+	case secFunction:
+		what = "function"
+		m.funcs = r.u32()
+		for i := uint32(0); i < m.funcs && r.err == nil; i++ {
+			if t := r.u32(); t >= m.types && r.err == nil {
+				return fmt.Errorf("meter: function section: function %d: %w", m.funcImports+i, outOfRange("type", t, m.types))
+			}
+		}
+		r.end()
+	case secTable:
+		what = "table"
+		m.tables = r.u32()
+	case secGlobal:
+		what = "global"
+		m.globals = r.u32()
+	default:
+		return nil
+	}
+	if r.err != nil {
+		return fmt.Errorf("meter: %s section: %w", what, r.err)
+	}
+	return nil
 }
 
 func (m *rewriter) countImports(body []byte) error {
@@ -199,353 +245,32 @@ func (m *rewriter) countImports(body []byte) error {
 		r.name()
 		switch kind := r.byte(); kind {
 		case 0x00: // function
-			r.u32()
+			if t := r.u32(); t >= m.types && r.err == nil {
+				return fmt.Errorf("meter: import section: function import %d: %w", m.funcImports, outOfRange("type", t, m.types))
+			}
 			m.funcImports++
 		case 0x01: // table
 			r.byte()
 			r.limits()
+			m.tableImports++
 		case 0x02: // memory
 			r.limits()
 		case 0x03: // global
 			r.byte()
 			r.byte()
 			m.globalImports++
-		case 0x04: // tag
-			r.byte()
-			r.u32()
 		default:
 			return fmt.Errorf("meter: import section: unknown import kind 0x%02x", kind)
 		}
 	}
+	r.end()
 	if r.err != nil {
 		return fmt.Errorf("meter: import section: %w", r.err)
 	}
 	return nil
 }
 
-// rewrite returns the new body of a section the rewrite extends; body is
-// nil when the module has none.
-func (m *rewriter) rewrite(id byte, body []byte) []byte {
-	r := &reader{b: body}
-	n := uint32(0)
-	if body != nil {
-		n = r.u32()
-	}
-	out := appendU(nil, uint64(n)+1)
-	out = append(out, body[r.pos:]...)
-	switch id {
-	case secType: // () -> i32
-		out = append(out, 0x60, 0x00, 0x01, 0x7F)
-	case secImport:
-		out = appendName(out, ImportModule)
-		out = appendName(out, ImportName)
-		out = append(out, 0x00)
-		out = appendU(out, uint64(m.types))
-	case secGlobal: // (mut i32) = fuel
-		out = append(out, 0x7F, 0x01, 0x41)
-		out = appendS(out, int64(m.fuel))
-		out = append(out, 0x0B)
-	}
-	return out
-}
-
-// section returns a known section's new body.
-func (m *rewriter) section(id byte, body []byte) ([]byte, error) {
-	switch id {
-	case secType, secImport:
-		return m.rewrite(id, body), nil
-	case secGlobal:
-		return m.globalSection(body)
-	case secExport:
-		return m.exportSection(body)
-	case secStart:
-		r := &reader{b: body}
-		f := r.u32()
-		if r.err != nil {
-			return nil, fmt.Errorf("meter: start section: %w", r.err)
-		}
-		return appendU(nil, uint64(m.fn(f))), nil
-	case secElement:
-		return m.elementSection(body)
-	case secCode:
-		return m.codeSection(body)
-	case secFunction, secTable, secMemory, secData, secDataCnt, secTag:
-		return body, nil
-	}
-	return nil, fmt.Errorf("meter: unknown section id %d", id)
-}
-
-// fn maps a function index of the original module to the new one.
-func (m *rewriter) fn(i uint32) uint32 {
-	if i >= m.funcImports {
-		return i + 1
-	}
-	return i
-}
-
-func (m *rewriter) globalSection(body []byte) ([]byte, error) {
-	r := &reader{b: body}
-	n := r.u32()
-	out := appendU(nil, uint64(n)+1)
-	for ; n > 0 && r.err == nil; n-- {
-		out = append(out, r.byte(), r.byte())
-		out = m.constExpr(r, out)
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("meter: global section: %w", r.err)
-	}
-	out = append(out, 0x7F, 0x01, 0x41)
-	out = appendS(out, int64(m.fuel))
-	return append(out, 0x0B), nil
-}
-
-func (m *rewriter) exportSection(body []byte) ([]byte, error) {
-	r := &reader{b: body}
-	n := r.u32()
-	out := appendU(nil, uint64(n))
-	for ; n > 0 && r.err == nil; n-- {
-		out = appendName(out, r.name())
-		kind, idx := r.byte(), r.u32()
-		if kind == 0x00 {
-			idx = m.fn(idx)
-		}
-		out = appendU(append(out, kind), uint64(idx))
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("meter: export section: %w", r.err)
-	}
-	return out, nil
-}
-
-func (m *rewriter) elementSection(body []byte) ([]byte, error) {
-	r := &reader{b: body}
-	n := r.u32()
-	out := appendU(nil, uint64(n))
-	for ; n > 0 && r.err == nil; n-- {
-		flags := r.u32()
-		if flags > 7 {
-			return nil, fmt.Errorf("meter: element section: unknown segment kind %d", flags)
-		}
-		out = appendU(out, uint64(flags))
-		if flags&0b011 == 0b010 { // explicit table index
-			out = appendU(out, uint64(r.u32()))
-		}
-		if flags&0b001 == 0 { // active: offset
-			out = m.constExpr(r, out)
-		}
-		if flags&0b011 != 0 { // element kind or reference type
-			out = append(out, r.byte())
-		}
-		count := r.u32()
-		out = appendU(out, uint64(count))
-		for ; count > 0 && r.err == nil; count-- {
-			if flags&0b100 == 0 {
-				out = appendU(out, uint64(m.fn(r.u32())))
-			} else {
-				out = m.constExpr(r, out)
-			}
-		}
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("meter: element section: %w", r.err)
-	}
-	return out, nil
-}
-
-// constExpr copies a constant expression, up to and including its end.
-func (m *rewriter) constExpr(r *reader, out []byte) []byte {
-	res, err := m.instrs(r, out, true)
-	if err != nil {
-		if r.err == nil {
-			r.err = err
-		}
-		return out
-	}
-	return res
-}
-
-func (m *rewriter) codeSection(body []byte) ([]byte, error) {
-	r := &reader{b: body}
-	n := r.u32()
-	out := make([]byte, 0, len(body)+len(body)/4)
-	out = appendU(out, uint64(n))
-	for i := uint32(0); i < n && r.err == nil; i++ {
-		size := r.u32()
-		fr := &reader{b: r.bytes(int(size))}
-		if r.err != nil {
-			break
-		}
-		// The body goes straight into out behind a 5-byte size, filled in
-		// once known (a padded LEB128 is valid).
-		at := len(out)
-		out = append(out, 0x80, 0x80, 0x80, 0x80, 0x00)
-		for groups := fr.u32(); groups > 0 && fr.err == nil; groups-- { // locals
-			fr.u32()
-			fr.byte()
-		}
-		out = append(out, fr.b[:fr.pos]...)
-		// A body that opens with a loop (every Go function does) gets the
-		// loop's check at entry anyway.
-		if fr.eof() || fr.b[fr.pos] != 0x03 {
-			out = m.check(out)
-		}
-		var err error
-		out, err = m.instrs(fr, out, false)
-		if err == nil {
-			err = fr.err
-		}
-		if err == nil && !fr.eof() {
-			err = errors.New("bytes after the function's end")
-		}
-		if err != nil {
-			return nil, fmt.Errorf("meter: function %d: %w", m.funcImports+i, err)
-		}
-		putU32Padded(out[at:at+5], uint32(len(out)-at-5))
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("meter: code section: %w", r.err)
-	}
-	return out, nil
-}
-
-// putU32Padded writes v as a 5-byte LEB128.
-func putU32Padded(b []byte, v uint32) {
-	for i := range 4 {
-		b[i] = byte(v&0x7f) | 0x80
-		v >>= 7
-	}
-	b[4] = byte(v)
-}
-
-// check appends the fuel check:
-//
-//	global.get $fuel  i32.eqz  if  call $yield  global.set $fuel  end
-//	global.get $fuel  i32.const 1  i32.sub  global.set $fuel
-func (m *rewriter) check(out []byte) []byte {
-	out = appendU(append(out, 0x23), uint64(m.fuelGlobal))
-	out = append(out, 0x45, 0x04, 0x40, 0x10)
-	out = appendU(out, uint64(m.yieldFunc))
-	out = appendU(append(out, 0x24), uint64(m.fuelGlobal))
-	out = append(out, 0x0B)
-	out = appendU(append(out, 0x23), uint64(m.fuelGlobal))
-	out = append(out, 0x41, 0x01, 0x6B)
-	return appendU(append(out, 0x24), uint64(m.fuelGlobal))
-}
-
-// instrs copies instructions from r to out, renumbering functions and
-// adding a check after each loop's block type. In a constant expression
-// (one) it stops after the first end; otherwise at the end of r.
-func (m *rewriter) instrs(r *reader, out []byte, one bool) ([]byte, error) {
-	from := r.pos // start of the bytes not yet copied
-	for !r.eof() && r.err == nil {
-		at := r.pos
-		op := r.byte()
-		switch {
-		case op == 0x0B: // end
-			if one {
-				return append(out, r.b[from:r.pos]...), r.err
-			}
-		case op == 0x00 || op == 0x01 || op == 0x05 || op == 0x0F || op == 0x1A || op == 0x1B || op == 0xD1:
-		case op == 0x02 || op == 0x04: // block, if
-			r.blockType()
-		case op == 0x03: // loop
-			r.blockType()
-			out = append(out, r.b[from:r.pos]...)
-			out = m.check(out)
-			from = r.pos
-		case op == 0x0C || op == 0x0D: // br, br_if
-			r.u32()
-		case op == 0x0E: // br_table
-			for n := r.u32(); n > 0 && r.err == nil; n-- {
-				r.u32()
-			}
-			r.u32()
-		case op == 0x10 || op == 0x12 || op == 0xD2: // call, return_call, ref.func
-			f := r.u32()
-			if nf := m.fn(f); nf != f {
-				out = append(out, r.b[from:at+1]...)
-				out = appendU(out, uint64(nf))
-				from = r.pos
-			}
-		case op == 0x11 || op == 0x13: // call_indirect, return_call_indirect
-			r.u32()
-			r.u32()
-		case op == 0x1C: // select t*
-			for n := r.u32(); n > 0 && r.err == nil; n-- {
-				r.byte()
-			}
-		case op >= 0x20 && op <= 0x26: // locals, globals, table.get/set
-			r.u32()
-		case op >= 0x28 && op <= 0x3E: // loads and stores
-			r.memarg()
-		case op == 0x3F || op == 0x40: // memory.size, memory.grow
-			r.u32()
-		case op == 0x41:
-			r.s64()
-		case op == 0x42:
-			r.s64()
-		case op == 0x43:
-			r.bytes(4)
-		case op == 0x44:
-			r.bytes(8)
-		case op >= 0x45 && op <= 0xC4: // numeric, no immediates
-		case op == 0xD0: // ref.null t
-			r.byte()
-		case op == 0xFC:
-			if err := r.prefixFC(); err != nil {
-				return nil, err
-			}
-		case op == 0xFD:
-			if err := r.prefixFD(); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, fmt.Errorf("unsupported opcode 0x%02x at byte %d of the function", op, at)
-		}
-	}
-	if one {
-		return nil, errors.New("constant expression without an end")
-	}
-	return append(out, r.b[from:r.pos]...), r.err
-}
-
-// names rewrites the name section's function indices (subsections 1
-// function names, 2 local names, 3 label names); other subsections are
-// kept as they are.
-func (m *rewriter) names(body []byte) ([]byte, error) {
-	r := &reader{b: body}
-	r.name()
-	out := append([]byte(nil), body[:r.pos]...)
-	for !r.eof() && r.err == nil {
-		id := r.byte()
-		sub := r.bytes(int(r.u32()))
-		if r.err != nil {
-			break
-		}
-		if id < 1 || id > 3 {
-			out = appendSection(out, id, sub)
-			continue
-		}
-		sr := &reader{b: sub}
-		n := sr.u32()
-		nb := appendU(nil, uint64(n))
-		for ; n > 0 && sr.err == nil; n-- {
-			nb = appendU(nb, uint64(m.fn(sr.u32())))
-			if id == 1 {
-				nb = appendName(nb, sr.name())
-				continue
-			}
-			start := sr.pos
-			for k := sr.u32(); k > 0 && sr.err == nil; k-- {
-				sr.u32()
-				sr.name()
-			}
-			nb = append(nb, sr.b[start:sr.pos]...)
-		}
-		if sr.err != nil {
-			return nil, sr.err
-		}
-		out = appendSection(out, id, nb)
-	}
-	return out, r.err
+// outOfRange is the error for an index past the n the module declares.
+func outOfRange(kind string, i, n uint32) error {
+	return fmt.Errorf("%s index %d out of range (the module has %d)", kind, i, n)
 }

@@ -10,61 +10,31 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"taskhost.dev/host/internal/leb"
 	"taskhost.dev/host/internal/meter"
 	"taskhost.dev/internal/testplugins"
+	. "taskhost.dev/internal/wasmtest"
 )
-
-// Module building, just enough for the tests.
-func u(v uint64) []byte { return leb.AppendUnsigned(nil, v) }
-
-func cat(parts ...[]byte) []byte {
-	var b []byte
-	for _, p := range parts {
-		b = append(b, p...)
-	}
-	return b
-}
-
-func str(s string) []byte { return cat(u(uint64(len(s))), []byte(s)) }
-
-func sec(id byte, items ...[]byte) []byte {
-	body := cat(u(uint64(len(items))), cat(items...))
-	return cat([]byte{id}, u(uint64(len(body))), body)
-}
-
-func custom(name string, body []byte) []byte {
-	b := cat(str(name), body)
-	return cat([]byte{0}, u(uint64(len(b))), b)
-}
-
-func fn(locals []byte, code ...byte) []byte {
-	body := cat(locals, code)
-	return cat(u(uint64(len(body))), body)
-}
-
-var header = []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 
 // loopModule exports run(n) = n + 1 computed through a loop of n
 // iterations that calls inc through a table; with an import (when
 // withImport) so that the defined functions' indices must shift, a start
 // function, and a name section.
 func loopModule(withImport bool) []byte {
-	types := sec(1, []byte{0x60, 1, 0x7F, 1, 0x7F}, []byte{0x60, 0, 0})
+	types := Section(1, []byte{0x60, 1, 0x7F, 1, 0x7F}, []byte{0x60, 0, 0})
 	var imports []byte
 	base := byte(0)
 	if withImport {
-		imports = sec(2, cat(str("env"), str("nop"), []byte{0x00, 1}))
+		imports = Section(2, Cat(Name("env"), Name("nop"), []byte{0x00, 1}))
 		base = 1
 	}
-	funcs := sec(3, []byte{0}, []byte{0}, []byte{1}) // run, inc, start
-	table := sec(4, []byte{0x70, 0x00, 1})
-	globals := sec(6, []byte{0x7F, 0x01, 0x41, 0x00, 0x0B}) // counter, set by start
-	exports := sec(7, cat(str("run"), []byte{0x00, base}), cat(str("started"), []byte{0x03, 0}))
-	start := cat([]byte{8}, u(1), []byte{base + 2})
-	elems := sec(9, []byte{0x00, 0x41, 0x00, 0x0B, 1, base + 1})
+	funcs := Section(3, []byte{0}, []byte{0}, []byte{1}) // run, inc, start
+	table := Section(4, []byte{0x70, 0x00, 1})
+	globals := Section(6, []byte{0x7F, 0x01, 0x41, 0x00, 0x0B}) // counter, set by start
+	exports := Section(7, Cat(Name("run"), []byte{0x00, base}), Cat(Name("started"), []byte{0x03, 0}))
+	start := Cat([]byte{8}, U(1), []byte{base + 2})
+	elems := Section(9, []byte{0x00, 0x41, 0x00, 0x0B, 1, base + 1})
 	// run(n): acc = 0; loop { if n == 0 break; acc = call_indirect inc(acc); n-- }; acc + 1
-	run := fn([]byte{1, 1, 0x7F},
+	run := Code([]byte{1, 1, 0x7F},
 		0x02, 0x40, // block
 		0x03, 0x40, // loop
 		0x20, 0, 0x45, 0x0D, 1, // local.get n; i32.eqz; br_if 1
@@ -74,18 +44,18 @@ func loopModule(withImport bool) []byte {
 		0x0B, 0x0B,
 		0x20, 1, 0x41, 1, 0x6A, // acc + 1
 		0x0B)
-	inc := fn([]byte{0}, 0x20, 0, 0x41, 1, 0x6A, 0x0B)
-	startFn := fn([]byte{0}, 0x41, 7, 0x24, 0, 0x0B)
+	inc := Code([]byte{0}, 0x20, 0, 0x41, 1, 0x6A, 0x0B)
+	startFn := Code([]byte{0}, 0x41, 7, 0x24, 0, 0x0B)
 	if withImport {
-		startFn = fn([]byte{0}, 0x10, 0, 0x41, 7, 0x24, 0, 0x0B) // calls the import first
+		startFn = Code([]byte{0}, 0x10, 0, 0x41, 7, 0x24, 0, 0x0B) // calls the import first
 	}
-	code := sec(10, run, inc, startFn)
-	names := custom("name", cat([]byte{1}, func() []byte {
-		b := cat(u(3), u(uint64(base)), str("run_impl"), u(uint64(base+1)), str("inc"), u(uint64(base+2)), str("init"))
-		return cat(u(uint64(len(b))), b)
+	code := Section(10, run, inc, startFn)
+	names := Custom("name", Cat([]byte{1}, func() []byte {
+		b := Cat(U(3), U(uint64(base)), Name("run_impl"), U(uint64(base+1)), Name("inc"), U(uint64(base+2)), Name("init"))
+		return Cat(U(uint64(len(b))), b)
 	}()))
-	debug := custom(".debug_info", []byte{1, 2, 3})
-	return cat(header, types, imports, funcs, table, globals, exports, start, elems, code, names, debug)
+	debug := Custom(".debug_info", []byte{1, 2, 3})
+	return Cat(Header, types, imports, funcs, table, globals, exports, start, elems, code, names, debug)
 }
 
 func TestInstrumentRuns(t *testing.T) {
@@ -137,14 +107,14 @@ func TestInstrumentRuns(t *testing.T) {
 }
 
 func TestInstrumentRefuses(t *testing.T) {
-	atomics := cat(header, sec(1, []byte{0x60, 0, 0}), sec(3, []byte{0}),
-		sec(10, fn([]byte{0}, 0xFE, 0x03, 0x00, 0x0B)))
+	atomics := Cat(Header, Section(1, []byte{0x60, 0, 0}), Section(3, []byte{0}),
+		Section(10, Code([]byte{0}, 0xFE, 0x03, 0x00, 0x0B)))
 	for name, c := range map[string]struct {
 		wasm []byte
 		want string
 	}{
 		"not wasm":  {[]byte("hello"), "not a WebAssembly"},
-		"truncated": {cat(header, []byte{1, 10, 0}), "unexpected end"},
+		"truncated": {Cat(Header, []byte{1, 10, 0}), "unexpected end"},
 		"atomics":   {atomics, "unsupported opcode 0xfe"},
 	} {
 		if _, err := meter.Instrument(c.wasm, 10); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -45,16 +45,18 @@ func (r *reader) bytes(n int) []byte {
 	return b
 }
 
-// uleb reads an unsigned LEB128 of at most bits bits.
+// uleb reads an unsigned LEB128 of at most bits bits (32 or 64), refusing
+// one that is longer than it needs to be or holds more bits: such an
+// integer is not valid, and reading it truncated would change its value.
 func (r *reader) uleb(bits uint) uint64 {
 	var v uint64
 	for shift := uint(0); ; shift += 7 {
-		if shift >= bits+7 {
-			r.fail("LEB128 integer too long")
-			return 0
-		}
 		c := r.byte()
 		if r.err != nil {
+			return 0
+		}
+		if rest := bits - shift; rest < 7 && c>>rest != 0 {
+			r.fail("LEB128 integer too long or too large")
 			return 0
 		}
 		v |= uint64(c&0x7f) << shift
@@ -72,8 +74,29 @@ func (r *reader) u32() uint32 {
 	return uint32(r.uleb(32))
 }
 
-// s64 skips a signed LEB128 of up to 64 bits.
-func (r *reader) s64() { r.uleb(64) }
+// sleb skips a signed LEB128 of at most bits bits (32 or 64). It is
+// copied as it is, so that only its length matters here.
+func (r *reader) sleb(bits uint) {
+	for shift := uint(0); ; shift += 7 {
+		c := r.byte()
+		if r.err != nil || c&0x80 == 0 {
+			return
+		}
+		if shift+7 >= bits {
+			r.fail("LEB128 integer too long")
+			return
+		}
+	}
+}
+
+// end fails unless every byte was read: a section or subsection whose
+// entries end before it does is not valid, and a rewrite must not drop
+// the rest.
+func (r *reader) end() {
+	if r.err == nil && !r.eof() {
+		r.fail(fmt.Sprintf("%d bytes after the last entry", len(r.b)-r.pos))
+	}
+}
 
 func (r *reader) fail(msg string) {
 	if r.err == nil {
@@ -91,17 +114,25 @@ func (r *reader) limits() {
 	}
 }
 
-func (r *reader) blockType() {
+// blockType reads a block type and returns its type index when it is one
+// (a non-negative signed 33-bit LEB128) rather than a value type.
+func (r *reader) blockType() (uint32, bool) {
 	if r.eof() {
 		r.err = errShort
-		return
+		return 0, false
 	}
 	switch r.b[r.pos] {
 	case 0x40, 0x7F, 0x7E, 0x7D, 0x7C, 0x7B, 0x70, 0x6F:
 		r.pos++
-	default:
-		r.uleb(33) // a type index, as a signed 33-bit LEB128
+		return 0, false
 	}
+	// A type index: the byte's sign bit (0x40 in its last byte) is clear,
+	// so it reads as an unsigned integer of 32 bits.
+	i := r.uleb(32)
+	if r.err == nil && r.b[r.pos-1]&0x40 != 0 {
+		r.fail("invalid block type")
+	}
+	return uint32(i), r.err == nil
 }
 
 func (r *reader) memarg() {
@@ -112,18 +143,29 @@ func (r *reader) memarg() {
 	r.uleb(64)
 }
 
-// prefixFC skips the immediates of a 0xFC-prefixed instruction.
-func (r *reader) prefixFC() error {
+// prefixFC skips the immediates of a 0xFC-prefixed instruction, passing
+// each table index to checkTable.
+func (r *reader) prefixFC(checkTable func(uint32) error) error {
 	switch sub := r.u32(); {
 	case sub <= 7: // saturating truncations
-	case sub == 8 || sub == 12 || sub == 14: // memory.init, table.init, table.copy
+	case sub == 8: // memory.init data memory
 		r.u32()
 		r.u32()
 	case sub == 10: // memory.copy
 		r.u32()
 		r.u32()
-	case sub == 9 || sub == 11 || sub == 13 || sub == 15 || sub == 16 || sub == 17:
+	case sub == 9 || sub == 11 || sub == 13: // data.drop, memory.fill, elem.drop
 		r.u32()
+	case sub == 12: // table.init elem table
+		r.u32()
+		return checkTable(r.u32())
+	case sub == 14: // table.copy dst src
+		if err := checkTable(r.u32()); err != nil {
+			return err
+		}
+		return checkTable(r.u32())
+	case sub == 15 || sub == 16 || sub == 17: // table.grow, table.size, table.fill
+		return checkTable(r.u32())
 	default:
 		return fmt.Errorf("unsupported instruction 0xFC %d", sub)
 	}

@@ -23,5 +23,8 @@ func bigoutputExport() int32 { return sdk.Serve("bigoutput") }
 //go:wasmexport readfile
 func readfileExport() int32 { return sdk.Serve("readfile") }
 
+//go:wasmexport logflood
+func logfloodExport() int32 { return sdk.Serve("logflood") }
+
 //go:wasmexport http
 func httpExport() int32 { return sdk.Serve("http") }

@@ -4,6 +4,8 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -41,6 +43,18 @@ func init() {
 		}
 		return string(b), nil
 	})
+	sdk.Register("logflood", func(in floodInput) (int, error) {
+		pad := strings.Repeat("z", 1000)
+		for i := range in.Lines {
+			line := fmt.Sprintf("flood line %06d %s", i, pad)
+			if in.Stdout {
+				fmt.Println(line)
+			} else {
+				sdk.Log(slog.LevelInfo, line)
+			}
+		}
+		return in.Lines, nil
+	})
 	sdk.Register("http", func(in urlInput) (httpOutput, error) {
 		if in.URL == "" {
 			in.URL = "http://example.com/"
@@ -52,6 +66,13 @@ func init() {
 
 type pathInput struct {
 	Path string `json:"path"`
+}
+
+// floodInput asks logflood for Lines distinct lines of about 1 KiB, logged
+// at info or, with Stdout, printed.
+type floodInput struct {
+	Lines  int  `json:"lines"`
+	Stdout bool `json:"stdout"`
 }
 
 type urlInput struct {
