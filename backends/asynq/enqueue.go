@@ -25,6 +25,8 @@ type envelope struct {
 	// workflow bookkeeping failed run again without spending a retry
 	// (asynq archives a task whose retries are spent, counted or not).
 	Flow *driver.FlowRef `json:"wf,omitempty"`
+	// Meta is the job's driver.Job.Meta (its trace context, for one).
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // taskKey is asynq's hash of a task (its internal base.TaskKey), whose
@@ -44,7 +46,7 @@ func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
 // task id, and enqueueing it again enqueues nothing; a job with a unique
 // key held by a live task returns that task's id.
 func (b *backend) enqueue(ctx context.Context, j *driver.Job) (string, error) {
-	payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: time.Now().UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow})
+	payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: time.Now().UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta})
 	if err != nil {
 		return "", err
 	}

@@ -69,7 +69,7 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h driver.Handler) 
 		defer cancel()
 	}
 	out, err := h.ProcessTask(ctx, &driver.Task{ID: id, Name: t.Type(), Queue: queue, Input: env.Input,
-		Attempt: retried + 1, MaxRetries: maxRetry, Heartbeat: func() {}, Flow: env.Flow})
+		Attempt: retried + 1, MaxRetries: maxRetry, Heartbeat: func() {}, Flow: env.Flow, Meta: env.Meta})
 	if errors.Is(err, driver.ErrFlowAdvance) {
 		// Not the task's failure: asynq runs it again after
 		// driver.RetryDelay, without counting a retry (IsFailure).

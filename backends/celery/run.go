@@ -150,7 +150,7 @@ func (w *worker) run(bg context.Context, d *delivery) {
 
 	ctx, cancel := context.WithTimeout(w.runCtx, timeout)
 	out, herr := w.h.ProcessTask(ctx, &driver.Task{ID: h.ID, Name: h.Task, Queue: queue, Input: input,
-		Attempt: attempt, MaxRetries: maxRetries, Heartbeat: func() {}, Flow: h.Workflow})
+		Attempt: attempt, MaxRetries: maxRetries, Heartbeat: func() {}, Flow: h.Workflow, Meta: h.meta()})
 	cancel()
 	switch {
 	case herr != nil && w.runCtx.Err() != nil:

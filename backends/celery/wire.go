@@ -87,6 +87,47 @@ type headers struct {
 	Unique string `json:"taskhost_unique,omitempty"`
 	// Workflow is the workflow step the task runs.
 	Workflow *driver.FlowRef `json:"taskhost_workflow,omitempty"`
+	// Traceparent and Tracestate are the W3C trace context, top-level
+	// headers as OpenTelemetry's Celery instrumentation reads and writes
+	// them; Meta holds the rest of a job's driver.Job.Meta.
+	Traceparent string            `json:"traceparent,omitempty"`
+	Tracestate  string            `json:"tracestate,omitempty"`
+	Meta        map[string]string `json:"taskhost_meta,omitempty"`
+}
+
+// setMeta puts a job's Meta into h.
+func (h *headers) setMeta(meta map[string]string) {
+	for k, v := range meta {
+		switch k {
+		case "traceparent":
+			h.Traceparent = v
+		case "tracestate":
+			h.Tracestate = v
+		default:
+			if h.Meta == nil {
+				h.Meta = map[string]string{}
+			}
+			h.Meta[k] = v
+		}
+	}
+}
+
+// meta is the Meta h carries, nil when none.
+func (h *headers) meta() map[string]string {
+	if h.Traceparent == "" && h.Tracestate == "" && len(h.Meta) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(h.Meta)+2)
+	for k, v := range h.Meta {
+		m[k] = v
+	}
+	if h.Traceparent != "" {
+		m["traceparent"] = h.Traceparent
+	}
+	if h.Tracestate != "" {
+		m["tracestate"] = h.Tracestate
+	}
+	return m
 }
 
 type properties struct {

@@ -121,6 +121,8 @@ type envelope struct {
 	Task       string    `json:"task"`
 	Queue      string    `json:"queue"`
 	EnqueuedAt time.Time `json:"enqueued_at,omitzero"`
+	// Meta is the job's driver.Job.Meta (its trace context, for one).
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 // output is a task run's output in Hatchet: Hatchet keeps outputs as

@@ -18,7 +18,7 @@ import (
 // taskFn runs a task's runs for the handler.
 func (w *worker) taskFn(spec driver.TaskSpec) func(hctx hatchet.Context, in envelope) (output, error) {
 	return func(hctx hatchet.Context, in envelope) (output, error) {
-		t := &driver.Task{ID: hctx.WorkflowRunId(), Name: in.Task, Queue: in.Queue, Input: in.Input, MaxRetries: spec.MaxRetries}
+		t := &driver.Task{ID: hctx.WorkflowRunId(), Name: in.Task, Queue: in.Queue, Input: in.Input, MaxRetries: spec.MaxRetries, Meta: in.Meta}
 		if t.Name == "" {
 			t.Name = spec.Name
 		}

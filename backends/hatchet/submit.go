@@ -89,7 +89,7 @@ func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	env := envelope{Input: j.Input, Key: j.UniqueKey, Task: j.Task, Queue: j.Queue, EnqueuedAt: time.Now().UTC()}
+	env := envelope{Input: j.Input, Key: j.UniqueKey, Task: j.Task, Queue: j.Queue, EnqueuedAt: time.Now().UTC(), Meta: j.Meta}
 	if env.Key == "" {
 		env.Key = uuid.NewString()
 	}

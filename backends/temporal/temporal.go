@@ -122,6 +122,8 @@ type taskInput struct {
 	Queue      string          `json:"queue"`
 	Timeout    time.Duration   `json:"timeout"`
 	MaxRetries int             `json:"max_retries"`
+	// Meta is the job's driver.Job.Meta, the activity's second argument.
+	Meta map[string]string `json:"meta,omitempty"`
 }
 
 func newID(prefix string) string {
@@ -140,7 +142,7 @@ const uniquePrefix = "task-u-"
 // once the task is closed); such a task's id carries its run id, so that
 // it keeps naming that run when the key is used again.
 func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
-	in := taskInput{Task: j.Task, Input: j.Input, Queue: j.Queue, Timeout: j.Timeout, MaxRetries: j.MaxRetries}
+	in := taskInput{Task: j.Task, Input: j.Input, Queue: j.Queue, Timeout: j.Timeout, MaxRetries: j.MaxRetries, Meta: j.Meta}
 	so := client.StartWorkflowOptions{
 		ID:        newID("task-"),
 		TaskQueue: j.Queue,

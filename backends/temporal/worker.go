@@ -127,7 +127,11 @@ func activityOptions(queue string, timeout time.Duration, maxRetries int) workfl
 func runTask(ctx workflow.Context, in taskInput) (json.RawMessage, error) {
 	ctx = workflow.WithActivityOptions(ctx, activityOptions(in.Queue, in.Timeout, in.MaxRetries))
 	var out json.RawMessage
-	err := workflow.ExecuteActivity(ctx, in.Task, in.Input).Get(ctx, &out)
+	args := []any{in.Input}
+	if len(in.Meta) > 0 {
+		args = append(args, in.Meta)
+	}
+	err := workflow.ExecuteActivity(ctx, in.Task, args...).Get(ctx, &out)
 	return out, err
 }
 
@@ -135,8 +139,9 @@ func runTask(ctx workflow.Context, in taskInput) (json.RawMessage, error) {
 func runActivity(ctx context.Context, args converter.EncodedValues, h driver.Handler) (json.RawMessage, error) {
 	info := activity.GetInfo(ctx)
 	var input json.RawMessage
-	if err := args.Get(&input); err != nil {
-		return nil, temporal.NewNonRetryableApplicationError("the activity's input is not one JSON document: "+err.Error(), string(abi.KindBadInput), nil)
+	var meta map[string]string // a second argument: the job's Meta (runTask)
+	if err := args.Get(&input, &meta); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("the activity's input is not one JSON document and its Meta: "+err.Error(), string(abi.KindBadInput), nil)
 	}
 	// The task's id as Enqueue returned it (a keyed task's names its run),
 	// or a workflow step's, WORKFLOW_ID/STAGE.INDEX.
@@ -171,7 +176,7 @@ func runActivity(ctx context.Context, args converter.EncodedValues, h driver.Han
 	}
 	out, err := h.ProcessTask(ctx, &driver.Task{
 		ID: id, Name: info.ActivityType.Name, Queue: info.TaskQueue, Input: input,
-		Attempt: int(info.Attempt), MaxRetries: maxRetries,
+		Attempt: int(info.Attempt), MaxRetries: maxRetries, Meta: meta,
 		Heartbeat: func() { activity.RecordHeartbeat(ctx) },
 	})
 	if err != nil {
