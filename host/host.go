@@ -72,6 +72,7 @@ type Host struct {
 	mu        sync.RWMutex // plugins, tasks and names, which LoadFile and Unload change
 	plugins   []*Plugin
 	workflows []WorkflowSpec
+	schedules []ScheduleSpec
 	tasks     map[string]*Task
 	names     []string
 	cache     wazero.CompilationCache
@@ -207,6 +208,10 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 			}
 			h.workflows = append(h.workflows, w)
 		}
+		if pluginsOK {
+			errs = append(errs, h.checkScheduleTasks(mf)...)
+		}
+		h.schedules = append(h.schedules, mf.Schedules...)
 	}
 	if len(errs) > 0 {
 		h.Close(ctx)

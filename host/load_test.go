@@ -154,3 +154,24 @@ func TestAllowedPathsAndHosts(t *testing.T) {
 		t.Fatalf("HTTP to an allowed host: %s, %v", out, err)
 	}
 }
+
+// A schedule of a task no plugin serves is a manifest error at its task's
+// line; one of a served task is the host's (issue 16).
+func TestLoadScheduleTasks(t *testing.T) {
+	ctx := context.Background()
+	cfg := host.Config{PluginsDir: testplugins.Core(t), CacheDir: cacheDir(t), Logger: quiet}
+	cfg.Manifest = writeManifest(t, "[[schedule]]\nname = \"s\"\ntask = \"no_such_task\"\nevery = \"1m\"\n")
+	_, err := host.Load(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), `manifest.toml:3: schedule "s": no loaded plugin serves task "no_such_task"`) {
+		t.Fatalf("Load: %v, want the unknown task at manifest.toml:3", err)
+	}
+	cfg.Manifest = writeManifest(t, "[[schedule]]\nname = \"s\"\ntask = \"echo\"\nevery = \"1m\"\n")
+	h, err := host.Load(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	if s := h.Schedules(); len(s) != 1 || s[0].Task != "echo" {
+		t.Errorf("Schedules() = %+v", s)
+	}
+}

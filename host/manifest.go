@@ -1,6 +1,7 @@
 package host
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,9 @@ type Manifest struct {
 	Plugins []PluginSpec `toml:"plugin"`
 	// Workflows lists the workflows defined here; the engines run them.
 	Workflows []WorkflowSpec `toml:"workflow"`
+	// Schedules list the tasks submitted on a timetable; a worker keeps
+	// the engine's schedules of its manifests equal to these.
+	Schedules []ScheduleSpec `toml:"schedule"`
 
 	pos *positions // where each key is, for errors and pinning
 	raw []byte     // the text, for pinning
@@ -164,6 +168,43 @@ type WorkflowStepSpec struct {
 	Params map[string]any `toml:"params"`
 	// Parallel lists the tasks of a parallel group.
 	Parallel []WorkflowStepSpec `toml:"parallel"`
+}
+
+// ScheduleSpec is one [[schedule]] entry: a task submitted on a cron
+// timetable or every fixed interval, once per tick however many workers
+// run.
+//
+//	[[schedule]]
+//	name = "nightly_report"
+//	task = "csv_report"
+//	cron = "0 3 * * *"
+//	timezone = "Europe/Paris"
+//	input = { url = "https://example.com/data.csv" }
+type ScheduleSpec struct {
+	// Name identifies the schedule in its deployment.
+	Name string `toml:"name"`
+	// Task is the task each tick submits.
+	Task string `toml:"task"`
+	// Input is the task's input: any TOML value, passed as JSON (a table is
+	// a JSON object). Null when unset.
+	Input any `toml:"input"`
+	// Cron is a five-field cron expression ("*/5 * * * *") or a descriptor
+	// ("@hourly"); exclusive with Every.
+	Cron string `toml:"cron"`
+	// Every is a fixed interval ("30s"); exclusive with Cron.
+	Every Duration `toml:"every"`
+	// Queue overrides the task's queue.
+	Queue string `toml:"queue"`
+	// Timezone is the IANA zone Cron is read in; UTC when empty.
+	Timezone string `toml:"timezone"`
+}
+
+// InputJSON is the schedule's input as JSON.
+func (s ScheduleSpec) InputJSON() (json.RawMessage, error) {
+	if s.Input == nil {
+		return json.RawMessage("null"), nil
+	}
+	return json.Marshal(s.Input)
 }
 
 // ManifestError is a problem found in a manifest, with where it was found.
@@ -355,6 +396,7 @@ func (m *Manifest) validate() error {
 			}
 		}
 	}
+	errs = append(errs, m.validateSchedules()...)
 	return errors.Join(errs...)
 }
 

@@ -37,6 +37,16 @@ func TestParseManifestErrors(t *testing.T) {
 		{"hosts as text", "[[plugin]]\npath = \"p.wasm\"\n[plugin.capabilities]\nallowed_hosts = \"a.com\"\n", `fuzz.toml:4: plugin "p.wasm": allowed_hosts: is a string; want an array`},
 		{"queue as number", "[defaults]\nqueue = 7\n", `fuzz.toml:2: queue: is a whole number; want a string in quotes`},
 		{"config value", "[[plugin]]\npath = \"p.wasm\"\n[plugin.config]\nk = true\n", `fuzz.toml:4: plugin "p.wasm": k: is true or false; want a string in quotes`},
+		// Schedules (issue 16): each mistake at its own key's line.
+		{"schedule bad cron", "[[schedule]]\nname = \"s\"\ntask = \"t\"\ncron = \"*/5 * * *\"\n", `fuzz.toml:4: schedule "s": cron "*/5 * * *": expected exactly 5 fields`},
+		{"schedule both", "[[schedule]]\nname = \"s\"\ntask = \"t\"\ncron = \"@hourly\"\nevery = \"1m\"\n", `fuzz.toml:5: schedule "s": set cron or every, not both`},
+		{"schedule no timetable", "[[schedule]]\nname = \"s\"\ntask = \"t\"\n", `fuzz.toml:2: schedule "s": set cron = "*/5 * * * *" or every = "30s"`},
+		{"schedule no task", "[[schedule]]\nname = \"s\"\nevery = \"1m\"\n", `fuzz.toml:1: schedule "s": task "" is missing`},
+		{"schedule bad every", "[[schedule]]\nname = \"s\"\ntask = \"t\"\nevery = \"soon\"\n", `fuzz.toml:4: every: "soon" is not a duration`},
+		{"schedule short every", "[[schedule]]\nname = \"s\"\ntask = \"t\"\nevery = \"10ms\"\n", `fuzz.toml:4: schedule "s": every 10ms is under a second`},
+		{"schedule zone", "[[schedule]]\nname = \"s\"\ntask = \"t\"\ncron = \"@daily\"\ntimezone = \"Mars/Olympus\"\n", `fuzz.toml:5: schedule "s": timezone "Mars/Olympus" is not an IANA zone`},
+		{"schedule twice", "[[schedule]]\nname = \"s\"\ntask = \"t\"\nevery = \"1m\"\n[[schedule]]\nname = \"s\"\ntask = \"t\"\nevery = \"1m\"\n", `fuzz.toml:6: schedule "s" is defined twice`},
+		{"schedule unknown key", "[[schedule]]\nname = \"s\"\ntask = \"t\"\nevery = \"1m\"\ncorn = \"x\"\n", `fuzz.toml:5: unknown key "schedule.corn"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -45,6 +55,34 @@ func TestParseManifestErrors(t *testing.T) {
 				t.Errorf("got %v, want an error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+func TestParseManifestSchedules(t *testing.T) {
+	m, err := host.ParseManifest("m.toml", []byte(`
+[[schedule]]
+name = "nightly"
+task = "csv_report"
+cron = "0 3 * * *"
+timezone = "Europe/Paris"
+input = { url = "https://example.com/a.csv", n = 2 }
+[[schedule]]
+name = "ping"
+task = "echo"
+every = "30s"
+queue = "fast"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Schedules) != 2 || m.Schedules[0].Cron != "0 3 * * *" || m.Schedules[1].Every.String() != "30s" || m.Schedules[1].Queue != "fast" {
+		t.Fatalf("parsed %+v", m.Schedules)
+	}
+	for i, want := range []string{`{"n":2,"url":"https://example.com/a.csv"}`, `null`} {
+		in, err := m.Schedules[i].InputJSON()
+		if err != nil || string(in) != want {
+			t.Errorf("schedule %d input %s, %v; want %s", i, in, err, want)
+		}
 	}
 }
 

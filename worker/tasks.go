@@ -3,6 +3,7 @@ package worker
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"taskhost.dev/backends"
 	"taskhost.dev/host"
@@ -65,6 +66,20 @@ func Workflows(h *host.Host) ([]backends.Workflow, error) {
 			return nil, fmt.Errorf("manifest workflow %q: %w", w.Name, err)
 		}
 		out = append(out, wf)
+	}
+	return out, nil
+}
+
+// Schedules returns the host's manifest schedules as the client's.
+func Schedules(h *host.Host) ([]backends.Schedule, error) {
+	var out []backends.Schedule
+	for _, s := range h.Schedules() {
+		in, err := s.InputJSON()
+		if err != nil {
+			return nil, fmt.Errorf("manifest schedule %q: input: %w", s.Name, err)
+		}
+		out = append(out, backends.Schedule{Name: s.Name, Task: s.Task, Input: in, Cron: s.Cron,
+			Every: time.Duration(s.Every), Queue: s.Queue, Timezone: s.Timezone})
 	}
 	return out, nil
 }

@@ -122,6 +122,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := c.DeclareWorkflows(ctx, flows...); err != nil {
 		return err
 	}
+	// The engine's manifest schedules become the manifest's: new ones are
+	// created, changed ones replaced, removed ones deleted.
+	scheds, err := Schedules(h)
+	if err != nil {
+		return err
+	}
+	if err := c.SyncSchedules(ctx, backends.SourceManifest, scheds); err != nil {
+		return fmt.Errorf("manifest schedules: %w", err)
+	}
 	opts, err := c.WorkerConfig(w.cfg.Options)
 	if err != nil {
 		return err
