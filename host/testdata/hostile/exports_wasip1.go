@@ -8,6 +8,9 @@ func okExport() int32 { return sdk.Serve("ok") }
 //go:wasmexport loop
 func loopExport() int32 { return sdk.Serve("loop") }
 
+//go:wasmexport announced_loop
+func announcedLoopExport() int32 { return sdk.Serve("announced_loop") }
+
 //go:wasmexport membomb
 func membombExport() int32 { return sdk.Serve("membomb") }
 

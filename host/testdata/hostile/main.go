@@ -22,6 +22,13 @@ func init() {
 			n++
 		}
 	})
+	sdk.RegisterRaw("announced_loop", func([]byte) ([]byte, error) {
+		sdk.Log(slog.LevelWarn, "spinning now")
+		n := 0
+		for {
+			n++
+		}
+	})
 	sdk.RegisterRaw("membomb", func([]byte) ([]byte, error) {
 		var keep [][]byte
 		for {
