@@ -29,9 +29,10 @@ type instance struct {
 	funcs  []api.Function // by Task.index, looked up once
 	stack  [2]uint64      // params and results; hs_init takes two
 
-	timer  *time.Timer
-	uses   int
-	broken bool // trapped, timed out, canceled, exited or ran a command: never reuse
+	timer     *time.Timer
+	uses      int
+	idleSince time.Time // when it last went back to the pool
+	broken    bool      // trapped, timed out, canceled, exited or ran a command: never reuse
 
 	// Per call.
 	task           *Task

@@ -47,6 +47,10 @@ type Limits struct {
 	// MaxLogLines caps the number of lines one attempt may log. Default
 	// 10000.
 	MaxLogLines int `toml:"max_log_lines"`
+	// IdleTimeout closes a pooled instance that has waited this long for a
+	// call, giving its memory back; the pool fills again on demand.
+	// Default 1m.
+	IdleTimeout Duration `toml:"idle_timeout"`
 }
 
 // DefaultLimits returns the limits used where neither the plugin nor the
@@ -62,6 +66,7 @@ func DefaultLimits() Limits {
 		MaxUses:         10000,
 		MaxLogBytes:     1 << 20,
 		MaxLogLines:     10000,
+		IdleTimeout:     Duration(time.Minute),
 	}
 }
 
@@ -94,6 +99,9 @@ func (l Limits) withDefaults(d Limits) Limits {
 	if l.MaxLogLines == 0 {
 		l.MaxLogLines = d.MaxLogLines
 	}
+	if l.IdleTimeout == 0 {
+		l.IdleTimeout = d.IdleTimeout
+	}
 	return l
 }
 
@@ -116,6 +124,8 @@ func (l Limits) check() (key string, err error) {
 		return "max_uses", fmt.Errorf("limits.max_uses %d is negative", l.MaxUses)
 	case l.MaxLogLines < 0:
 		return "max_log_lines", fmt.Errorf("limits.max_log_lines %d is negative", l.MaxLogLines)
+	case l.IdleTimeout < 0:
+		return "idle_timeout", fmt.Errorf("limits.idle_timeout %s is negative", l.IdleTimeout)
 	case l.Isolation != IsolationPooled && l.Isolation != IsolationFresh:
 		return "isolation", fmt.Errorf("limits.isolation %q is not \"pooled\" or \"fresh\"", l.Isolation)
 	}

@@ -59,7 +59,8 @@ type Plugin struct {
 
 	sem     chan struct{}
 	mu      sync.Mutex
-	idle    []*instance
+	idle    []*instance // oldest first; calls take the newest
+	reaper  *time.Timer // closes instances idle past IdleTimeout; nil when none waits
 	closed  bool
 	created atomic.Int64
 	live    atomic.Int64
@@ -150,6 +151,7 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 // newInstance instantiates the module and runs the guest's initialisers.
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	inst := &instance{p: p}
+	ctx = withLinearMemory(ctx)
 	kmod, mem, err := p.kernel.Instantiate(ctx, p.rt)
 	if err != nil {
 		return nil, fmt.Errorf("instantiating the Extism kernel: %w", err)
@@ -322,7 +324,11 @@ func (p *Plugin) release(inst *instance) {
 	if keep {
 		p.mu.Lock()
 		if !p.closed {
+			inst.idleSince = time.Now()
 			p.idle = append(p.idle, inst)
+			if p.reaper == nil {
+				p.reaper = time.AfterFunc(time.Duration(p.Limits.IdleTimeout), p.reap)
+			}
 			p.mu.Unlock()
 			<-p.sem
 			return
@@ -332,6 +338,30 @@ func (p *Plugin) release(inst *instance) {
 	inst.close()
 	p.live.Add(-1)
 	<-p.sem
+}
+
+// reap closes the instances that have waited IdleTimeout or longer, and
+// comes back for the others when the oldest of them is due.
+func (p *Plugin) reap() {
+	timeout := time.Duration(p.Limits.IdleTimeout)
+	now := time.Now()
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].idleSince) >= timeout {
+		n++
+	}
+	old := slices.Clone(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+	if len(p.idle) > 0 && !p.closed {
+		p.reaper = time.AfterFunc(p.idle[0].idleSince.Add(timeout).Sub(now), p.reap)
+	} else {
+		p.reaper = nil
+	}
+	p.mu.Unlock()
+	for _, inst := range old {
+		inst.close()
+		p.live.Add(-1)
+	}
 }
 
 // put adds a fresh instance to the pool without a call (used at load).
@@ -345,6 +375,10 @@ func (p *Plugin) close(ctx context.Context) error {
 	p.closed = true
 	idle := p.idle
 	p.idle = nil
+	if p.reaper != nil {
+		p.reaper.Stop()
+		p.reaper = nil
+	}
 	p.mu.Unlock()
 	for _, inst := range idle {
 		inst.close()

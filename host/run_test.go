@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"taskhost.dev/abi"
 	"taskhost.dev/host"
@@ -190,5 +191,41 @@ timeout = "5s"
 	wc, _ := h.Task("word_count")
 	if wc.Queue != "text" || wc.MaxRetries != 7 || wc.Timeout.String() != "5s" {
 		t.Errorf("manifest overrides not applied: %+v", wc)
+	}
+}
+
+// TestIdleInstancesReleased: a pooled instance that waits idle_timeout for
+// a call is closed, giving its memory back, and the pool fills again on
+// the next call; with the default timeout the instance stays (issue 14).
+func TestIdleInstancesReleased(t *testing.T) {
+	h := loadCore(t, host.Config{Manifest: writeManifest(t, "[defaults.limits]\nidle_timeout = \"100ms\"\n")})
+	ctx := context.Background()
+	echo, ok := h.Task("echo")
+	if !ok {
+		t.Fatal("no echo task")
+	}
+	p := echo.Plugin
+	for round := range 2 {
+		if _, err := h.Run(ctx, "echo", []byte(`{"round":1}`), host.Invocation{}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for p.Stats().Live != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: %+v ten seconds after the last call, want no live instance", round, p.Stats())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	if st := p.Stats(); st.Created < 2 {
+		t.Errorf("%+v: the second call should have made a new instance", st)
+	}
+	kept := loadCore(t, host.Config{})
+	if _, err := kept.Run(ctx, "echo", []byte(`{}`), host.Invocation{}); err != nil {
+		t.Fatal(err)
+	}
+	kecho, _ := kept.Task("echo")
+	if st := kecho.Plugin.Stats(); st.Live != 1 || st.Idle != 1 {
+		t.Errorf("with the default idle_timeout: %+v, want the instance kept", st)
 	}
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // loadHostile loads the hostile test plugin beside the core plugins.
-func loadHostile(t *testing.T, extra string) *host.Host {
+func loadHostile(t testing.TB, extra string) *host.Host {
 	t.Helper()
 	wasm := testplugins.Build(t, "host/testdata/hostile")
 	manifest := filepath.Join(t.TempDir(), "manifest.toml")
@@ -52,7 +52,7 @@ allowed_hosts = ["127.0.0.1"]
 var quiet = slog.New(slog.DiscardHandler)
 
 // cacheDir is a compilation cache shared by the tests of one run.
-func cacheDir(t *testing.T) string {
+func cacheDir(t testing.TB) string {
 	d := filepath.Join(os.TempDir(), "taskhost-test-cache")
 	if err := os.MkdirAll(d, 0o755); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"taskhost.dev/backends"
@@ -172,6 +173,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.logger.Info("worker started", "name", opts.Name, "engine", c.Engine(), "queues", opts.Queues, "concurrency", opts.Concurrency,
 		"tasks", len(h.Tasks()), "plugins", len(h.Plugins()), "startup", time.Since(w.started).Round(time.Millisecond).String())
 	close(w.ready)
+	// Loading the plugins (reading, validating and compiling modules) left
+	// tens of MiB of garbage; an idle worker need not hold it until the
+	// runtime's scavenger gets round to it.
+	go debug.FreeOSMemory()
 	draining := make(chan struct{})
 	go func() {
 		select {

@@ -32,7 +32,11 @@ func init() {
 	sdk.RegisterRaw("membomb", func([]byte) ([]byte, error) {
 		var keep [][]byte
 		for {
-			keep = append(keep, make([]byte, 1<<20))
+			b := make([]byte, 1<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1 // touch every page: resident, not just reserved
+			}
+			keep = append(keep, b)
 		}
 	})
 	sdk.RegisterRaw("panic", func([]byte) ([]byte, error) { panic("boom") })
