@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,7 +29,17 @@ type pgDB struct {
 }
 
 func openPostgres(ctx context.Context, url string, cfg driver.Config) (*backend[pgx.Tx], error) {
-	pool, err := pgxpool.New(ctx, url)
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("river: DATABASE_URL: %w (want postgres://user:password@host:port/database)", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default of max(4, CPUs) leaves a worker on a small machine
+		// two connections once the LISTEN of waiters and River's notifier
+		// hold theirs, and its jobs' outcomes queue for them.
+		pcfg.MaxConns = max(pcfg.MaxConns, poolConns)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err == nil {
 		err = pool.Ping(ctx)
 	}
@@ -44,6 +55,10 @@ func openPostgres(ctx context.Context, url string, cfg driver.Config) (*backend[
 	d.hub = driver.Hub{Listen: d.listen, Poll: 100 * time.Millisecond}
 	return newBackend[pgx.Tx](ctx, d, cfg)
 }
+
+// poolConns is the connection pool's size unless the URL sets
+// pool_max_conns.
+const poolConns = 16
 
 func (d *pgDB) driver() riverdriver.Driver[pgx.Tx] { return d.drv }
 
@@ -126,6 +141,8 @@ func (d *pgDB) listenOnce(ctx context.Context, ready func()) error {
 		if err != nil {
 			return err
 		}
-		d.hub.Notify(n.Payload)
+		for id := range strings.SplitSeq(n.Payload, ",") { // a group's ids (complete.go)
+			d.hub.Notify(id)
+		}
 	}
 }

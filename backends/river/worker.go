@@ -17,9 +17,10 @@ import (
 
 type worker[TTx any] struct {
 	river.WorkerDefaults[jobArgs]
-	b       *backend[TTx]
-	h       driver.Handler
-	running *runningJobs
+	b         *backend[TTx]
+	h         driver.Handler
+	running   *runningJobs
+	completer *completer[TTx]
 }
 
 // Timeout is the job's own (every job carries its task's timeout).
@@ -77,12 +78,17 @@ func (w *worker[TTx]) Work(ctx context.Context, job *river.Job[jobArgs]) error {
 	tried := false
 	return driver.Persist(ctx, persistBudget, func(ctx context.Context) error {
 		if tried {
-			// A commit whose answer was lost may have completed the job.
-			if row, err := w.b.client.JobGet(ctx, job.ID); err == nil && row.State == rivertype.JobStateCompleted {
+			// A commit whose answer was lost may have completed the job;
+			// a job no longer running (cancelled, or rescued as stuck)
+			// keeps the state the engine gave it.
+			if row, err := w.b.client.JobGet(ctx, job.ID); err == nil && row.State != rivertype.JobStateRunning {
 				return nil
 			}
 		}
 		tried = true
+		if job.Args.WF == nil {
+			return w.completer.complete(ctx, job, out)
+		}
 		return w.b.complete(ctx, job, out)
 	})
 }
@@ -139,7 +145,9 @@ func (b *backend[TTx]) Work(ctx context.Context, cfg driver.WorkerConfig, h driv
 	}
 	workers := river.NewWorkers()
 	running := &runningJobs{cancels: map[int64]context.CancelCauseFunc{}}
-	if err := river.AddWorkerSafely(workers, &worker[TTx]{b: b, h: h, running: running}); err != nil {
+	completer := b.startCompleter()
+	defer completer.stop() // after River stopped: no job hands it more
+	if err := river.AddWorkerSafely(workers, &worker[TTx]{b: b, h: h, running: running, completer: completer}); err != nil {
 		return fmt.Errorf("river: %w", err)
 	}
 	if every := b.db.cancelPoll(); every > 0 {
