@@ -51,6 +51,13 @@ type Config struct {
 	// BundleBytes are bundles held in memory (one embedded in the binary),
 	// by name; verified like the others.
 	BundleBytes map[string][]byte
+	// TasksOnly loads what a client needs of the plugins, their tasks'
+	// names, queues, retries and timeouts, without compiling them when it
+	// can: each module's metadata is read from the cache in CacheDir, by
+	// the modules' sha256, where a full load put it. A module not in the
+	// cache is loaded in full (and so cached). Tasks of a host loaded so do
+	// not run: Run returns an error saying why.
+	TasksOnly bool
 }
 
 // DefaultCacheDir returns the compilation cache folder used when
@@ -77,6 +84,8 @@ type Host struct {
 	names     []string
 	cache     wazero.CompilationCache
 	meterDir  string // metered modules, beside the compilation cache
+	metaDir   string // the modules' metadata, beside it (metacache.go)
+	tasksOnly bool
 	client    *http.Client
 	manifest  *Manifest // its [defaults] apply to plugins loaded later
 	logger    *slog.Logger
@@ -113,7 +122,9 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 		}
 		h.cache = cache
 		h.meterDir = filepath.Join(dir, "metered")
+		h.metaDir = filepath.Join(dir, "meta")
 	}
+	h.tasksOnly = cfg.TasksOnly
 
 	m := &Manifest{}
 	if cfg.Manifest != "" {
@@ -237,9 +248,14 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		}
 		return fmt.Errorf("%s: %s", spec.mainPath(), fmt.Sprintf(format, args...))
 	}
-	files, err := readModules(spec)
+	files, err := readModules(spec, h.tasksOnly)
 	if err != nil {
 		return nil, where("%v", err)
+	}
+	if _, cached := h.cachedMeta(files); h.tasksOnly && !cached {
+		if files, err = readModules(spec, false); err != nil { // a full load after all
+			return nil, where("%v", err)
+		}
 	}
 	main := files[len(files)-1]
 	name := spec.Name
@@ -284,6 +300,16 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		}
 	}
 	start := time.Now()
+	if h.tasksOnly {
+		if raw, ok := h.cachedMeta(files); ok {
+			tasks, err := p.buildTasks(raw, m, spec, nil)
+			if err != nil {
+				return nil, where("%v", err)
+			}
+			p.Tasks = tasks
+			return p, nil
+		}
+	}
 	if err := p.compile(ctx, main.wasm, h.cache, h.meterDir); err != nil {
 		p.close(ctx)
 		return nil, where("%v", err)
@@ -293,12 +319,13 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		p.close(ctx)
 		return nil, where("%v", err)
 	}
-	tasks, err := p.readTasks(ctx, first, m, spec)
+	tasks, raw, err := p.readTasks(ctx, first, m, spec)
 	if err != nil {
 		first.close()
 		p.close(ctx)
 		return nil, where("%v", err)
 	}
+	h.storeMeta(files, raw)
 	p.Tasks = tasks
 	if first.broken {
 		first.close()

@@ -175,3 +175,46 @@ func TestLoadScheduleTasks(t *testing.T) {
 		t.Errorf("Schedules() = %+v", s)
 	}
 }
+
+// TestLoadTasksOnly: a host loaded for its tasks only learns the same tasks
+// from the metadata a full load cached, without compiling (it runs none,
+// and says so); with nothing cached it loads in full (issue 17).
+func TestLoadTasksOnly(t *testing.T) {
+	ctx := context.Background()
+	cache := t.TempDir()
+	cfg := host.Config{PluginsDir: testplugins.Core(t), CacheDir: cache, Logger: quiet,
+		Manifest: writeManifest(t, "[[plugin]]\npath = "+fmt.Sprintf("%q", filepath.Join(testplugins.Core(t), "basic_operations.wasm"))+"\n[[plugin.task]]\nname = \"echo\"\nqueue = \"fast\"\nmax_retries = 7\n")}
+	names := func(h *host.Host) string {
+		var out []string
+		for _, task := range h.Tasks() {
+			out = append(out, fmt.Sprintf("%s/%s/%d/%s", task.Name, task.Queue, task.MaxRetries, task.Timeout))
+		}
+		return strings.Join(out, " ")
+	}
+	cfg.TasksOnly = true
+	cold, err := host.Load(ctx, cfg) // nothing cached: a full load
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := names(cold)
+	if _, err := cold.Run(ctx, "echo", []byte(`{}`), host.Invocation{}); err != nil {
+		t.Errorf("a tasks-only host with nothing cached loaded in full, but Run: %v", err)
+	}
+	cold.Close(ctx)
+	warm, err := host.Load(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer warm.Close(ctx)
+	if got := names(warm); got != want || !strings.Contains(got, "echo/fast/7/") {
+		t.Errorf("tasks from the cache:\n%s\nwant\n%s", got, want)
+	}
+	for _, p := range warm.Plugins() {
+		if st := p.Stats(); st.Created != 0 {
+			t.Errorf("plugin %s: %+v, want nothing instantiated", p.Name, st)
+		}
+	}
+	if _, err := warm.Run(ctx, "echo", []byte(`{}`), host.Invocation{}); err == nil || !strings.Contains(err.Error(), "loaded for its tasks only") {
+		t.Errorf("Run on a tasks-only host: %v", err)
+	}
+}

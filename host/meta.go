@@ -11,15 +11,29 @@ import (
 )
 
 // readTasks reads the module's own metadata, if it exports any, and merges
-// it with the manifest's task entries and defaults.
-func (p *Plugin) readTasks(ctx context.Context, inst *instance, m *Manifest, spec *PluginSpec) ([]*Task, error) {
-	var meta abi.Meta
+// it with the manifest's task entries and defaults. It returns the raw
+// metadata too (nil when the module exports none), for the cache.
+func (p *Plugin) readTasks(ctx context.Context, inst *instance, m *Manifest, spec *PluginSpec) ([]*Task, []byte, error) {
+	var raw []byte
 	if fn := inst.mod.ExportedFunction(abi.MetaExport); fn != nil {
 		out, err := inst.callRaw(ctx, fn, abi.MetaExport, nil, time.Duration(p.Limits.Timeout))
 		if err != nil {
-			return nil, fmt.Errorf("calling %s: %w", abi.MetaExport, err)
+			return nil, nil, fmt.Errorf("calling %s: %w", abi.MetaExport, err)
 		}
-		if meta, err = abi.ParseMeta(out); err != nil {
+		raw = out
+	}
+	tasks, err := p.buildTasks(raw, m, spec, inst.mod.ExportedFunction)
+	return tasks, raw, err
+}
+
+// buildTasks merges the module's raw metadata (nil for none) with the
+// manifest's task entries and defaults. export looks a task's function up
+// for checking; nil skips the check (a host loaded for its tasks only).
+func (p *Plugin) buildTasks(raw []byte, m *Manifest, spec *PluginSpec, export func(string) api.Function) ([]*Task, error) {
+	var meta abi.Meta
+	if raw != nil {
+		var err error
+		if meta, err = abi.ParseMeta(raw); err != nil {
 			return nil, err
 		}
 		p.ABI = meta.ABI
@@ -91,7 +105,10 @@ func (p *Plugin) readTasks(ctx context.Context, inst *instance, m *Manifest, spe
 		}
 		t.command = t.Function == commandEntry
 		t.stdoutOut = t.command && t.textOut
-		if err := checkExport(inst.mod.ExportedFunction(t.Function), t); err != nil {
+		if export == nil {
+			continue
+		}
+		if err := checkExport(export(t.Function), t); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,16 +91,15 @@ type moduleFile struct {
 }
 
 // readModules reads the plugin's modules in path order and checks each
-// against its sha256 pin.
-func readModules(spec *PluginSpec) ([]moduleFile, error) {
+// against its sha256 pin. With digestsOnly it keeps none of their bytes
+// (wasm is nil): enough to look their metadata up.
+func readModules(spec *PluginSpec, digestsOnly bool) ([]moduleFile, error) {
 	files := make([]moduleFile, len(spec.Path))
 	for i, path := range spec.Path {
-		wasm, err := os.ReadFile(path)
+		wasm, digest, err := readModule(path, digestsOnly)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read the module: %v; build it with make plugins or fix path", err)
 		}
-		sum := sha256.Sum256(wasm)
-		digest := hex.EncodeToString(sum[:])
 		if i < len(spec.SHA256) && spec.SHA256[i] != digest {
 			which := ""
 			if len(spec.Path) > 1 {
@@ -110,6 +110,29 @@ func readModules(spec *PluginSpec) ([]moduleFile, error) {
 		files[i] = moduleFile{path, digest, wasm}
 	}
 	return files, nil
+}
+
+// readModule returns a module file's bytes (none with digestOnly, which
+// streams the file through the hash) and hex sha256.
+func readModule(path string, digestOnly bool) ([]byte, string, error) {
+	if !digestOnly {
+		wasm, err := os.ReadFile(path)
+		if err != nil {
+			return nil, "", err
+		}
+		sum := sha256.Sum256(wasm)
+		return wasm, hex.EncodeToString(sum[:]), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, "", err
+	}
+	return nil, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // linkedModule is one of the plugin's other modules, compiled.

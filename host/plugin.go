@@ -284,6 +284,9 @@ func (inst *instance) initModule(ctx context.Context, m api.Module) error {
 // acquire returns an instance to run one call, waiting while PoolSize calls
 // are running.
 func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
+	if p.compiled == nil {
+		return nil, fmt.Errorf("plugin %s was loaded for its tasks only (host.Config.TasksOnly) and runs none; load the host without TasksOnly to run tasks", p.Name)
+	}
 	select {
 	case p.sem <- struct{}{}:
 	default:

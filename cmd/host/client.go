@@ -109,7 +109,7 @@ func cmdSubmit(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 // openClient opens the engine for a client command, with the plugins'
 // tasks registered so that their default queues and retries apply.
 func openClient(ctx context.Context, hf *hostFlags, bf *backendFlags, stderr io.Writer) (*backends.Client, error) {
-	h, err := hf.load(ctx, stderr)
+	h, err := hf.loadTasks(ctx, stderr)
 	if err != nil {
 		return nil, fmt.Errorf("loading the plugins to learn the tasks' queues and retries: %w", err)
 	}
@@ -360,7 +360,7 @@ func cmdTasks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkFormat(*output); err != nil {
 		return err
 	}
-	h, err := hf.load(ctx, stderr)
+	h, err := hf.loadTasks(ctx, stderr)
 	if err != nil {
 		return err
 	}

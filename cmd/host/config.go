@@ -147,6 +147,18 @@ func (f *hostFlags) load(ctx context.Context, stderr io.Writer) (*host.Host, err
 	return host.Load(ctx, cfg)
 }
 
+// loadTasks loads what a client command needs of the plugins, their tasks,
+// without compiling the plugins whose metadata the cache has (a worker or
+// an earlier command put it there).
+func (f *hostFlags) loadTasks(ctx context.Context, stderr io.Writer) (*host.Host, error) {
+	cfg, err := f.config(stderr)
+	if err != nil {
+		return nil, err
+	}
+	cfg.TasksOnly = true
+	return host.Load(ctx, cfg)
+}
+
 // newFlagSet returns a flag set that prints its usage to stderr.
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

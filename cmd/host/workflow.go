@@ -42,7 +42,7 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	}
 	switch pos[0] {
 	case "list":
-		h, err := hf.load(ctx, stderr)
+		h, err := hf.loadTasks(ctx, stderr)
 		if err != nil {
 			return err
 		}
@@ -73,7 +73,7 @@ func cmdWorkflow(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		if len(pos) < 2 || len(pos) > 3 {
 			return usageErr("want submit NAME [JSON]")
 		}
-		h, err := hf.load(ctx, stderr)
+		h, err := hf.loadTasks(ctx, stderr)
 		if err != nil {
 			return err
 		}
