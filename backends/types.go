@@ -8,6 +8,8 @@ type (
 	// TaskSpec is a task as registered: its default queue, retries and
 	// timeout.
 	TaskSpec = driver.TaskSpec
+	// Backoff is a task's wait between attempts (TaskSpec.Backoff).
+	Backoff = driver.Backoff
 	// TaskResult is a task's state and outcome, the same for every engine.
 	TaskResult = driver.TaskResult
 	// TaskError is a task's failure: its kind, message and retry verdict.

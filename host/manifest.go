@@ -135,6 +135,14 @@ type TaskSpec struct {
 	// (Function "_start") with "text", what it writes to stdout, up to
 	// max_output, is the output, unless it sets an Extism output.
 	Output string `toml:"output"`
+	// RetryDelay is the wait before the first retry (default 1s);
+	// RetryBackoff "exponential" (default: each wait twice the one before)
+	// or "fixed"; RetryMaxDelay caps a wait (default 1h); RetryJitter adds
+	// up to that fraction of a wait at random (0 to 1).
+	RetryDelay    Duration `toml:"retry_delay"`
+	RetryMaxDelay Duration `toml:"retry_max_delay"`
+	RetryBackoff  string   `toml:"retry_backoff"`
+	RetryJitter   float64  `toml:"retry_jitter"`
 }
 
 // WorkflowSpec is one [[workflow]] entry: steps run one after another,
@@ -364,6 +372,18 @@ func (m *Manifest) validate() error {
 			}
 			if t.Output != "" && t.Output != "json" && t.Output != "text" {
 				add(at("output"), label, t.Name, "output %q is not \"json\" or \"text\"", t.Output)
+			}
+			switch {
+			case t.RetryDelay < 0:
+				add(at("retry_delay"), label, t.Name, "retry_delay %s is negative", t.RetryDelay)
+			case t.RetryMaxDelay < 0:
+				add(at("retry_max_delay"), label, t.Name, "retry_max_delay %s is negative", t.RetryMaxDelay)
+			case t.RetryDelay > 0 && t.RetryMaxDelay > 0 && t.RetryMaxDelay < t.RetryDelay:
+				add(at("retry_max_delay"), label, t.Name, "retry_max_delay %s is below retry_delay %s", t.RetryMaxDelay, t.RetryDelay)
+			case t.RetryBackoff != "" && t.RetryBackoff != "exponential" && t.RetryBackoff != "fixed":
+				add(at("retry_backoff"), label, t.Name, "retry_backoff %q is not \"exponential\" or \"fixed\"", t.RetryBackoff)
+			case t.RetryJitter < 0 || t.RetryJitter > 1:
+				add(at("retry_jitter"), label, t.Name, "retry_jitter %g is outside 0 to 1 (a fraction of each wait)", t.RetryJitter)
 			}
 		}
 	}

@@ -37,6 +37,10 @@ func TestParseManifestErrors(t *testing.T) {
 		{"hosts as text", "[[plugin]]\npath = \"p.wasm\"\n[plugin.capabilities]\nallowed_hosts = \"a.com\"\n", `fuzz.toml:4: plugin "p.wasm": allowed_hosts: is a string; want an array`},
 		{"queue as number", "[defaults]\nqueue = 7\n", `fuzz.toml:2: queue: is a whole number; want a string in quotes`},
 		{"config value", "[[plugin]]\npath = \"p.wasm\"\n[plugin.config]\nk = true\n", `fuzz.toml:4: plugin "p.wasm": k: is true or false; want a string in quotes`},
+		// Retry backoff (issue 18).
+		{"retry backoff", "[[plugin]]\npath = \"p.wasm\"\n[[plugin.task]]\nname = \"t\"\nretry_backoff = \"linear\"\n", `fuzz.toml:5: plugin "p.wasm": task "t": retry_backoff "linear" is not "exponential" or "fixed"`},
+		{"retry max below delay", "[[plugin]]\npath = \"p.wasm\"\n[[plugin.task]]\nname = \"t\"\nretry_delay = \"10s\"\nretry_max_delay = \"1s\"\n", `fuzz.toml:6: plugin "p.wasm": task "t": retry_max_delay 1s is below retry_delay 10s`},
+		{"retry jitter", "[[plugin]]\npath = \"p.wasm\"\n[[plugin.task]]\nname = \"t\"\nretry_jitter = 2.0\n", `fuzz.toml:5: plugin "p.wasm": task "t": retry_jitter 2 is outside 0 to 1`},
 		// Schedules (issue 16): each mistake at its own key's line.
 		{"schedule bad cron", "[[schedule]]\nname = \"s\"\ntask = \"t\"\ncron = \"*/5 * * *\"\n", `fuzz.toml:4: schedule "s": cron "*/5 * * *": expected exactly 5 fields`},
 		{"schedule both", "[[schedule]]\nname = \"s\"\ntask = \"t\"\ncron = \"@hourly\"\nevery = \"1m\"\n", `fuzz.toml:5: schedule "s": set cron or every, not both`},

@@ -86,6 +86,18 @@ func (p *Plugin) buildTasks(raw []byte, m *Manifest, spec *PluginSpec, export fu
 		if ts.Timeout > 0 {
 			t.Timeout = time.Duration(ts.Timeout)
 		}
+		if ts.RetryDelay > 0 {
+			t.Retry.Delay = time.Duration(ts.RetryDelay)
+		}
+		if ts.RetryMaxDelay > 0 {
+			t.Retry.MaxDelay = time.Duration(ts.RetryMaxDelay)
+		}
+		if ts.RetryBackoff != "" {
+			t.Retry.Fixed = ts.RetryBackoff == "fixed"
+		}
+		if ts.RetryJitter > 0 {
+			t.Retry.Jitter = ts.RetryJitter
+		}
 		t.textIn = ts.Input == "text"
 		t.textOut = ts.Output == "text"
 	}

@@ -25,6 +25,9 @@ type Task struct {
 	MaxRetries int
 	// Timeout caps one attempt.
 	Timeout time.Duration
+	// Retry is the wait between attempts, as the manifest sets it (zero
+	// fields: the engine's defaults).
+	Retry RetryPolicy
 	// Plugin serves the task.
 	Plugin *Plugin
 
@@ -34,6 +37,15 @@ type Task struct {
 	// unless it sets an Extism output.
 	command, stdoutOut bool
 	index              int // into instance.funcs
+}
+
+// RetryPolicy is a task's wait between attempts: Delay before the first
+// retry, doubling each time unless Fixed, at most MaxDelay, plus up to
+// Jitter (a fraction) of each wait at random.
+type RetryPolicy struct {
+	Delay, MaxDelay time.Duration
+	Fixed           bool
+	Jitter          float64
 }
 
 // Invocation describes one attempt of a task to the plugin and the host.

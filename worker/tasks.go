@@ -21,7 +21,8 @@ func Specs(h *host.Host) []backends.TaskSpec {
 }
 
 func spec(t *host.Task) backends.TaskSpec {
-	return backends.TaskSpec{Name: t.Name, Queue: t.Queue, MaxRetries: t.MaxRetries, Timeout: t.Timeout}
+	return backends.TaskSpec{Name: t.Name, Queue: t.Queue, MaxRetries: t.MaxRetries, Timeout: t.Timeout,
+		Backoff: backends.Backoff{Initial: t.Retry.Delay, Max: t.Retry.MaxDelay, Fixed: t.Retry.Fixed, Jitter: t.Retry.Jitter}}
 }
 
 // Workflow turns a manifest workflow ([[workflow]]) into the engines'
