@@ -58,6 +58,12 @@ type Config struct {
 	// cache is loaded in full (and so cached). Tasks of a host loaded so do
 	// not run: Run returns an error saying why.
 	TasksOnly bool
+	// Concurrency is the most tasks the caller runs at once (a worker's
+	// concurrency): a plugin whose pool_size is not set may run that many
+	// at once, its pool growing on demand, so that no task a worker took
+	// from its engine waits for an instance. Zero keeps the default
+	// pool_size (GOMAXPROCS, at least 2).
+	Concurrency int
 }
 
 // DefaultCacheDir returns the compilation cache folder used when
@@ -86,6 +92,7 @@ type Host struct {
 	meterDir  string // metered modules, beside the compilation cache
 	metaDir   string // the modules' metadata, beside it (metacache.go)
 	tasksOnly bool
+	defaults  Limits // DefaultLimits, with the pool sized for Config.Concurrency
 	client    *http.Client
 	manifest  *Manifest // its [defaults] apply to plugins loaded later
 	logger    *slog.Logger
@@ -125,6 +132,11 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 		h.metaDir = filepath.Join(dir, "meta")
 	}
 	h.tasksOnly = cfg.TasksOnly
+	h.defaults = DefaultLimits()
+	if cfg.Concurrency < 0 || cfg.Concurrency > maxPoolSize {
+		return nil, fmt.Errorf("host: Config.Concurrency %d is outside 0..%d", cfg.Concurrency, maxPoolSize)
+	}
+	h.defaults.PoolSize = max(h.defaults.PoolSize, cfg.Concurrency)
 
 	m := &Manifest{}
 	if cfg.Manifest != "" {
@@ -266,7 +278,7 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		Name:         name,
 		Path:         main.path,
 		SHA256:       main.digest,
-		Limits:       spec.Limits.withDefaults(m.Defaults.Limits.withDefaults(DefaultLimits())),
+		Limits:       spec.Limits.withDefaults(m.Defaults.Limits.withDefaults(h.defaults)),
 		Capabilities: spec.Capabilities,
 		config:       spec.Config,
 		vars:         spec.Vars,

@@ -33,7 +33,7 @@ type Limits struct {
 	// MaxHTTPResponse caps one HTTP response body. Default 16MiB.
 	MaxHTTPResponse ByteSize `toml:"max_http_response"`
 	// PoolSize is the most instances that run at once. Default GOMAXPROCS,
-	// at least 2.
+	// at least 2, or the host's Config.Concurrency when that is more.
 	PoolSize int `toml:"pool_size"`
 	// Isolation is "pooled" (default) or "fresh".
 	Isolation Isolation `toml:"isolation"`
@@ -52,6 +52,9 @@ type Limits struct {
 	// Default 1m.
 	IdleTimeout Duration `toml:"idle_timeout"`
 }
+
+// maxPoolSize bounds a plugin's pool.
+const maxPoolSize = 1024
 
 // DefaultLimits returns the limits used where neither the plugin nor the
 // manifest's [defaults.limits] set a value.
@@ -118,8 +121,8 @@ func (l Limits) check() (key string, err error) {
 		return "max_memory", fmt.Errorf("limits.max_memory %s is below the 1MiB minimum", l.MaxMemory)
 	case l.MaxMemory > 4<<30:
 		return "max_memory", fmt.Errorf("limits.max_memory %s is above the 4GiB a 32-bit module can address", l.MaxMemory)
-	case l.PoolSize < 0 || l.PoolSize > 1024:
-		return "pool_size", fmt.Errorf("limits.pool_size %d is outside 1..1024", l.PoolSize)
+	case l.PoolSize < 0 || l.PoolSize > maxPoolSize:
+		return "pool_size", fmt.Errorf("limits.pool_size %d is outside 1..%d", l.PoolSize, maxPoolSize)
 	case l.MaxUses < 0:
 		return "max_uses", fmt.Errorf("limits.max_uses %d is negative", l.MaxUses)
 	case l.MaxLogLines < 0:

@@ -229,3 +229,35 @@ func TestIdleInstancesReleased(t *testing.T) {
 		t.Errorf("with the default idle_timeout: %+v, want the instance kept", st)
 	}
 }
+
+// TestPoolFollowsConcurrency: with Config.Concurrency a plugin whose
+// pool_size is not set runs that many tasks at once; one that sets it keeps
+// its own (issue 19).
+func TestPoolFollowsConcurrency(t *testing.T) {
+	h := loadCore(t, host.Config{Concurrency: 8, Manifest: writeManifest(t, "")})
+	sleep, ok := h.Task("sleep")
+	if !ok {
+		t.Fatal("no sleep task")
+	}
+	if n := sleep.Plugin.Limits.PoolSize; n != 8 {
+		t.Fatalf("pool_size %d with Concurrency 8", n)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.Run(context.Background(), "sleep", []byte(`{"ms":300}`), host.Invocation{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if st := sleep.Plugin.Stats(); st.Created < 8 {
+		t.Errorf("%+v after 8 tasks at once: want 8 instances made", st)
+	}
+	kept := loadCore(t, host.Config{Concurrency: 8, Manifest: writeManifest(t, "[defaults.limits]\npool_size = 3\n")})
+	if s, _ := kept.Task("sleep"); s.Plugin.Limits.PoolSize != 3 {
+		t.Errorf("an explicit pool_size became %d", s.Plugin.Limits.PoolSize)
+	}
+}

@@ -136,6 +136,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, p := range h.Plugins() {
+		if p.Limits.PoolSize < opts.Concurrency {
+			w.logger.Warn("a plugin runs fewer tasks at once than the worker takes: the others wait for an instance, holding their lease; raise its limits.pool_size, or load the host with Config.Concurrency",
+				"plugin", p.Name, "pool_size", p.Limits.PoolSize, "concurrency", opts.Concurrency)
+		}
+	}
 	if w.cfg.HealthAddr != "" {
 		var mount func(*http.ServeMux)
 		if w.cfg.UI {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"taskhost.dev/backends"
+	"taskhost.dev/host"
 	"taskhost.dev/worker"
 )
 
@@ -81,7 +82,16 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	start := time.Now()
-	h, err := hf.load(ctx, stderr)
+	hcfg, err := hf.config(stderr)
+	if err != nil {
+		return err
+	}
+	// Each plugin may run as many tasks at once as the worker takes.
+	hcfg.Concurrency = min(*concurrency, 1024) // pool_size's bound
+	if hcfg.Concurrency == 0 {
+		hcfg.Concurrency = backends.DefaultConcurrency
+	}
+	h, err := host.Load(ctx, hcfg)
 	if err != nil {
 		return err
 	}
