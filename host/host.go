@@ -51,13 +51,14 @@ type Config struct {
 	// BundleBytes are bundles held in memory (one embedded in the binary),
 	// by name; verified like the others.
 	BundleBytes map[string][]byte
-	// TasksOnly loads what a client needs of the plugins, their tasks'
-	// names, queues, retries and timeouts, without compiling them when it
-	// can: each module's metadata is read from the cache in CacheDir, by
-	// the modules' sha256, where a full load put it. A module not in the
-	// cache is loaded in full (and so cached). Tasks of a host loaded so do
-	// not run: Run returns an error saying why.
-	TasksOnly bool
+	// Lazy compiles a plugin when its first task runs, not at load, where
+	// the cache in CacheDir has the plugin's metadata (by its modules'
+	// sha256; a full load writes it): a client that only submits never
+	// compiles a plugin, and a worker starts sooner and holds no compiled
+	// code for the plugins it has not run. A plugin the cache lacks is
+	// loaded in full, and so cached. When it compiles, a lazy plugin's
+	// modules are read again and must still have the digests read at load.
+	Lazy bool
 	// Concurrency is the most tasks the caller runs at once (a worker's
 	// concurrency): a plugin whose pool_size is not set may run that many
 	// at once, its pool growing on demand, so that no task a worker took
@@ -91,7 +92,7 @@ type Host struct {
 	cache     wazero.CompilationCache
 	meterDir  string // metered modules, beside the compilation cache
 	metaDir   string // the modules' metadata, beside it (metacache.go)
-	tasksOnly bool
+	lazy      bool
 	defaults  Limits // DefaultLimits, with the pool sized for Config.Concurrency
 	client    *http.Client
 	manifest  *Manifest // its [defaults] apply to plugins loaded later
@@ -131,7 +132,7 @@ func Load(ctx context.Context, cfg Config) (*Host, error) {
 		h.meterDir = filepath.Join(dir, "metered")
 		h.metaDir = filepath.Join(dir, "meta")
 	}
-	h.tasksOnly = cfg.TasksOnly
+	h.lazy = cfg.Lazy
 	h.defaults = DefaultLimits()
 	if cfg.Concurrency < 0 || cfg.Concurrency > maxPoolSize {
 		return nil, fmt.Errorf("host: Config.Concurrency %d is outside 0..%d", cfg.Concurrency, maxPoolSize)
@@ -260,11 +261,12 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		}
 		return fmt.Errorf("%s: %s", spec.mainPath(), fmt.Sprintf(format, args...))
 	}
-	files, err := readModules(spec, h.tasksOnly)
+	files, err := readModules(spec, h.lazy)
 	if err != nil {
 		return nil, where("%v", err)
 	}
-	if _, cached := h.cachedMeta(files); h.tasksOnly && !cached {
+	raw, cached := h.cachedMeta(files)
+	if h.lazy && !cached {
 		if files, err = readModules(spec, false); err != nil { // a full load after all
 			return nil, where("%v", err)
 		}
@@ -312,20 +314,21 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 		}
 	}
 	start := time.Now()
-	if h.tasksOnly {
-		if raw, ok := h.cachedMeta(files); ok {
-			tasks, err := p.buildTasks(raw, m, spec, nil)
-			if err != nil {
-				return nil, where("%v", err)
-			}
-			p.Tasks = tasks
-			return p, nil
+	p.sem = make(chan struct{}, p.Limits.PoolSize)
+	if h.lazy && cached {
+		tasks, err := p.buildTasks(raw, m, spec, nil)
+		if err != nil {
+			return nil, where("%v", err)
 		}
+		p.Tasks = tasks
+		p.lazy = &lazyPlugin{files: files, cache: h.cache, meterDir: h.meterDir}
+		return p, nil
 	}
 	if err := p.compile(ctx, main.wasm, h.cache, h.meterDir); err != nil {
 		p.close(ctx)
 		return nil, where("%v", err)
 	}
+	p.ready.Store(true)
 	first, err := p.newInstance(ctx)
 	if err != nil {
 		p.close(ctx)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"taskhost.dev/host"
@@ -176,13 +177,13 @@ func TestLoadScheduleTasks(t *testing.T) {
 	}
 }
 
-// TestLoadTasksOnly: a host loaded for its tasks only learns the same tasks
-// from the metadata a full load cached, without compiling (it runs none,
-// and says so); with nothing cached it loads in full (issue 17).
-func TestLoadTasksOnly(t *testing.T) {
+// TestLoadLazy: a host loaded lazily learns the same tasks from the
+// metadata a full load cached, without compiling, and compiles a plugin on
+// its first task; with nothing cached it loads in full (issue 17).
+func TestLoadLazy(t *testing.T) {
 	ctx := context.Background()
 	cache := t.TempDir()
-	cfg := host.Config{PluginsDir: testplugins.Core(t), CacheDir: cache, Logger: quiet,
+	cfg := host.Config{PluginsDir: testplugins.Core(t), CacheDir: cache, Logger: quiet, Lazy: true,
 		Manifest: writeManifest(t, "[[plugin]]\npath = "+fmt.Sprintf("%q", filepath.Join(testplugins.Core(t), "basic_operations.wasm"))+"\n[[plugin.task]]\nname = \"echo\"\nqueue = \"fast\"\nmax_retries = 7\n")}
 	names := func(h *host.Host) string {
 		var out []string
@@ -191,14 +192,14 @@ func TestLoadTasksOnly(t *testing.T) {
 		}
 		return strings.Join(out, " ")
 	}
-	cfg.TasksOnly = true
 	cold, err := host.Load(ctx, cfg) // nothing cached: a full load
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := names(cold)
-	if _, err := cold.Run(ctx, "echo", []byte(`{}`), host.Invocation{}); err != nil {
-		t.Errorf("a tasks-only host with nothing cached loaded in full, but Run: %v", err)
+	echo, _ := cold.Task("echo")
+	if st := echo.Plugin.Stats(); st.Created != 1 {
+		t.Errorf("with nothing cached: %+v, want the full load's one instance", st)
 	}
 	cold.Close(ctx)
 	warm, err := host.Load(ctx, cfg)
@@ -214,7 +215,50 @@ func TestLoadTasksOnly(t *testing.T) {
 			t.Errorf("plugin %s: %+v, want nothing instantiated", p.Name, st)
 		}
 	}
-	if _, err := warm.Run(ctx, "echo", []byte(`{}`), host.Invocation{}); err == nil || !strings.Contains(err.Error(), "loaded for its tasks only") {
-		t.Errorf("Run on a tasks-only host: %v", err)
+	var wg sync.WaitGroup
+	for range 4 { // the first tasks, at once, compile it once
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := warm.Run(ctx, "echo", []byte(`{"a":1}`), host.Invocation{}); err != nil || string(out) != `{"a":1}` {
+				t.Errorf("Run on a lazy host: %s, %v", out, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestLazyModuleChanged: a lazy plugin's module that changed on disk after
+// load is refused when the plugin compiles, with the reason.
+func TestLazyModuleChanged(t *testing.T) {
+	ctx := context.Background()
+	wasm, err := os.ReadFile(filepath.Join(testplugins.Core(t), "basic_operations.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "basic_operations.wasm")
+	if err := os.WriteFile(path, wasm, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := host.Config{PluginsDir: dir, CacheDir: t.TempDir(), Logger: quiet, Lazy: true}
+	full, err := host.Load(ctx, cfg) // caches the metadata
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.Close(ctx)
+	lazy, err := host.Load(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lazy.Close(ctx)
+	// A custom section appended: still a valid module, another digest.
+	changed := append(append([]byte{}, wasm...), 0, 4, 1, 'x', 'y', 'z')
+	if err := os.WriteFile(path, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = lazy.Run(ctx, "echo", []byte(`{}`), host.Invocation{})
+	if err == nil || !strings.Contains(err.Error(), "sha256 mismatch") {
+		t.Errorf("Run after the module changed: %v, want a sha256 mismatch", err)
 	}
 }

@@ -22,14 +22,19 @@ func (p *Plugin) readTasks(ctx context.Context, inst *instance, m *Manifest, spe
 		}
 		raw = out
 	}
-	tasks, err := p.buildTasks(raw, m, spec, inst.mod.ExportedFunction)
+	tasks, err := p.buildTasks(raw, m, spec, func(name string) api.FunctionDefinition {
+		if fn := inst.mod.ExportedFunction(name); fn != nil {
+			return fn.Definition()
+		}
+		return nil
+	})
 	return tasks, raw, err
 }
 
 // buildTasks merges the module's raw metadata (nil for none) with the
 // manifest's task entries and defaults. export looks a task's function up
 // for checking; nil skips the check (a host loaded for its tasks only).
-func (p *Plugin) buildTasks(raw []byte, m *Manifest, spec *PluginSpec, export func(string) api.Function) ([]*Task, error) {
+func (p *Plugin) buildTasks(raw []byte, m *Manifest, spec *PluginSpec, export func(string) api.FunctionDefinition) ([]*Task, error) {
 	var meta abi.Meta
 	if raw != nil {
 		var err error
@@ -133,12 +138,11 @@ func (p *Plugin) buildTasks(raw []byte, m *Manifest, spec *PluginSpec, export fu
 // "text" its stdout is its output, unless it sets an Extism output.
 const commandEntry = "_start"
 
-// checkExport makes sure fn exists and has an Extism function's type.
-func checkExport(fn api.Function, t *Task) error {
-	if fn == nil {
+// checkExport makes sure def exists and has an Extism function's type.
+func checkExport(def api.FunctionDefinition, t *Task) error {
+	if def == nil {
 		return fmt.Errorf("task %q: the module exports no function %q; fix function in the manifest or rebuild the plugin", t.Name, t.Function)
 	}
-	def := fn.Definition()
 	res := def.ResultTypes()
 	if len(def.ParamTypes()) != 0 || len(res) > 1 || (len(res) == 1 && res[0] != api.ValueTypeI32) {
 		return fmt.Errorf("task %q: function %q has type %v -> %v; an Extism plugin function takes nothing and returns an i32",

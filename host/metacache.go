@@ -9,12 +9,18 @@ import (
 )
 
 // The metadata cache lets a client learn the plugins' tasks without
-// compiling them (Config.TasksOnly): a full load writes each plugin's raw
+// compiling them (Config.Lazy): a full load writes each plugin's raw
 // metadata, as its abi.MetaExport returned it, to a file named by its
 // modules' digests; a later load for the tasks only reads it back and
 // merges it with the manifest as a full load does. A module's bytes fix
 // its metadata, so an entry never goes stale; a changed module has another
 // digest.
+
+// metaCacheVersion is part of every key: raise it when what a host accepts
+// at load changes (the meter's or the validator's rules), so that a host
+// so changed loads every plugin in full once more before trusting the
+// cache.
+const metaCacheVersion = "taskhost-meta-1"
 
 // metaEntry is one cached plugin's metadata.
 type metaEntry struct {
@@ -26,6 +32,7 @@ type metaEntry struct {
 // metaKey names the entry of a plugin of these modules.
 func metaKey(files []moduleFile) string {
 	h := sha256.New()
+	h.Write([]byte(metaCacheVersion + "\n"))
 	for _, f := range files {
 		h.Write([]byte(f.digest + "\n"))
 	}

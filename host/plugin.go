@@ -57,13 +57,16 @@ type Plugin struct {
 	mounts     []mount
 	env        [][2]string
 
-	sem     chan struct{}
-	mu      sync.Mutex
-	idle    []*instance // oldest first; calls take the newest
-	reaper  *time.Timer // closes instances idle past IdleTimeout; nil when none waits
-	closed  bool
-	created atomic.Int64
-	live    atomic.Int64
+	lazy      *lazyPlugin // compiled on its first task (Config.Lazy); nil once compiled or when loaded in full
+	ready     atomic.Bool // compiled: rt, compiled, kernel and modCfg are set
+	sem       chan struct{}
+	mu        sync.Mutex
+	compileMu sync.Mutex  // held by a lazy compile and by close
+	idle      []*instance // oldest first; calls take the newest
+	reaper    *time.Timer // closes instances idle past IdleTimeout; nil when none waits
+	closed    bool
+	created   atomic.Int64
+	live      atomic.Int64
 }
 
 type mount struct{ host, guest string }
@@ -144,7 +147,6 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 	for _, kv := range p.env {
 		p.modCfg = p.modCfg.WithEnv(kv[0], kv[1])
 	}
-	p.sem = make(chan struct{}, p.Limits.PoolSize)
 	return nil
 }
 
@@ -284,9 +286,6 @@ func (inst *instance) initModule(ctx context.Context, m api.Module) error {
 // acquire returns an instance to run one call, waiting while PoolSize calls
 // are running.
 func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
-	if p.compiled == nil {
-		return nil, fmt.Errorf("plugin %s was loaded for its tasks only (host.Config.TasksOnly) and runs none; load the host without TasksOnly to run tasks", p.Name)
-	}
 	select {
 	case p.sem <- struct{}{}:
 	default:
@@ -299,6 +298,10 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 	if p.retired.Load() {
 		<-p.sem
 		return nil, errRetired
+	}
+	if err := p.compileLazy(ctx); err != nil {
+		<-p.sem
+		return nil, err
 	}
 	if p.Limits.Isolation == IsolationPooled {
 		p.mu.Lock()
@@ -374,6 +377,9 @@ func (p *Plugin) put(inst *instance) {
 }
 
 func (p *Plugin) close(ctx context.Context) error {
+	p.compileMu.Lock() // a lazy compile in progress finishes first
+	defer p.compileMu.Unlock()
+	p.lazy = nil // and none starts after
 	p.mu.Lock()
 	p.closed = true
 	idle := p.idle

@@ -149,13 +149,13 @@ func (f *hostFlags) load(ctx context.Context, stderr io.Writer) (*host.Host, err
 
 // loadTasks loads what a client command needs of the plugins, their tasks,
 // without compiling the plugins whose metadata the cache has (a worker or
-// an earlier command put it there).
+// an earlier command put it there): lazily (host.Config.Lazy).
 func (f *hostFlags) loadTasks(ctx context.Context, stderr io.Writer) (*host.Host, error) {
 	cfg, err := f.config(stderr)
 	if err != nil {
 		return nil, err
 	}
-	cfg.TasksOnly = true
+	cfg.Lazy = true
 	return host.Load(ctx, cfg)
 }
 

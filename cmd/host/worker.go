@@ -42,6 +42,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	queues := fs.String("queues", "", "comma-separated `queues` to serve, each optionally with a priority weight: high:6,default:3,low:1")
 	strict := fs.Bool("strict-priority", false, "empty higher-weighted queues first instead of sharing by weight")
 	concurrency := fs.Int("concurrency", 0, "the most tasks run at once (`N`), over all the worker's queues; 10 when 0")
+	eager := fs.Bool("eager", false, "compile every plugin at start; by default a plugin whose metadata an earlier load cached compiles on its first task")
 	name := fs.String("name", "", "worker `name`; default worker-<hostname>-<queues>")
 	healthAddr := fs.String("health-addr", envOr("TASKHOST_HEALTH_ADDR", ""), "serve /healthz, /readyz and /metrics on this `address`; :8080 listens on 127.0.0.1 (env TASKHOST_HEALTH_ADDR)")
 	grace := fs.Duration("grace", backends.DefaultGrace, "how long running tasks may take to finish after a stop signal (`duration`)")
@@ -87,6 +88,7 @@ func cmdWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	// Each plugin may run as many tasks at once as the worker takes.
+	hcfg.Lazy = !*eager
 	hcfg.Concurrency = min(*concurrency, 1024) // pool_size's bound
 	if hcfg.Concurrency == 0 {
 		hcfg.Concurrency = backends.DefaultConcurrency
