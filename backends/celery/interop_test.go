@@ -362,9 +362,22 @@ func TestPythonRevoke(t *testing.T) {
 		t.Fatal("g_sleep did not start within 30s")
 	}
 	asked := time.Now()
-	var got struct{ Exc, State string }
-	if out := runPy(t, py, "revoke", id, "--terminate", "--wait"); json.Unmarshal(out, &got) != nil || got.Exc != "TaskRevokedError" || got.State != "REVOKED" {
+	var got struct {
+		Exc, State string
+		Replies    []map[string]map[string]string
+	}
+	out := runPy(t, py, "revoke", id, "--terminate", "--wait", "--reply")
+	if json.Unmarshal(out, &got) != nil || got.Exc != "TaskRevokedError" || got.State != "REVOKED" {
 		t.Errorf("the Python client's view of the task it revoked: %s, want REVOKED and TaskRevokedError", out)
+	}
+	replied := false
+	for _, r := range got.Replies {
+		for node, body := range r {
+			replied = replied || (strings.Contains(node, q) && body["ok"] != "")
+		}
+	}
+	if !replied {
+		t.Errorf("no reply to the revoke from our workers (named after their queues, %s): %s", q, out)
 	}
 	select {
 	case at := <-h.ended:
