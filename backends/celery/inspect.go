@@ -76,8 +76,11 @@ func (b *backend) Retry(ctx context.Context, id string) error {
 		list = priorityList(r.Queue, prio)
 	}
 	keys := []string{recordKey(id), revokedKey(id), bindingKey(r.Queue), list}
+	var old string // the result to clear, when results are elsewhere
 	if b.results == b.broker {
 		keys = append(keys, metaKey(id))
+	} else if old, err = b.results.Get(ctx, metaKey(id)).Result(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("celery: retry %s: reading its result: %w", id, err)
 	}
 	res, err := retryScript.Run(ctx, b.broker, keys, string(fresh), bindingMember(r.Queue), int(b.expires.Seconds()), kept).Text()
 	if err != nil {
@@ -86,13 +89,20 @@ func (b *backend) Retry(ctx context.Context, id string) error {
 	if res != "ok" {
 		return fmt.Errorf("celery: retry %s: the task changed meanwhile (now %s); look again", id, res)
 	}
-	if b.results != b.broker {
-		if err := b.results.Del(ctx, metaKey(id)).Err(); err != nil {
+	if old != "" {
+		// Unless the new attempt has stored its own already.
+		if err := delIfScript.Run(ctx, b.results, []string{metaKey(id)}, old).Err(); err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("celery: retry %s: clearing its old result: %w", id, err)
 		}
 	}
 	return nil
 }
+
+// delIfScript deletes KEYS[1] if it still holds ARGV[1].
+var delIfScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
 
 // freshMessage is a kept message made new for a retry: a new delivery
 // tag, retries 0, no eta, expiry or redelivery mark; it returns its
