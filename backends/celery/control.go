@@ -79,7 +79,7 @@ func controlMessage(body any, exchange, routingKey string, headers map[string]an
 		"content-type":     "application/json",
 		"headers":          headers,
 		"properties": map[string]any{
-			"delivery_mode": 1, "priority": 0, "body_encoding": "base64", "delivery_tag": uuid.NewString(),
+			"delivery_mode": 2, "priority": 0, "body_encoding": "base64", "delivery_tag": uuid.NewString(),
 			"delivery_info": map[string]any{"exchange": exchange, "routing_key": routingKey},
 		},
 	})
