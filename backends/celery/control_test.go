@@ -91,8 +91,11 @@ func TestProgressOf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		got := progressOf([]byte(tc.raw))
+		if got == nil {
+			t.Fatalf("progressOf(%s) = nil", tc.raw)
+		}
 		sameDetails := len(got.Details) == 0 && len(tc.want.Details) == 0 || jsontest.Equal(got.Details, string(tc.want.Details))
-		if got == nil || got.Percent != tc.want.Percent || got.Message != tc.want.Message || !sameDetails {
+		if got.Percent != tc.want.Percent || got.Message != tc.want.Message || !sameDetails {
 			t.Errorf("progressOf(%s) = %+v, want %+v", tc.raw, got, tc.want)
 		}
 	}
