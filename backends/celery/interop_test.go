@@ -446,3 +446,41 @@ func TestPythonWorkerObeysCancel(t *testing.T) {
 		t.Errorf("the cancelled task: %+v, %v (error %+v); want cancelled, as the Python worker stored it (TaskRevokedError: terminated)", r, err, r.Error)
 	}
 }
+
+// TestPythonReadsProgress: a task's progress on our worker is Celery's
+// PROGRESS state, which a Python client reads as AsyncResult.state and
+// .info, as a Python task's update_state would have it.
+func TestPythonReadsProgress(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pyprogress")
+	b := open(t, nil)
+	register(t, b, backends.TaskSpec{Name: "g_progress", Queue: q})
+	reported, release := make(chan struct{}), make(chan struct{})
+	work(t, b, backends.HandlerFunc(func(ctx context.Context, task *backends.Task) (json.RawMessage, error) {
+		task.Progress(abi.Progress{Percent: 40, Message: "reading"})
+		close(reported)
+		select {
+		case <-release:
+			return json.RawMessage(`{"done":true}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}), backends.WorkerOptions{})
+	id, err := b.Submit(context.Background(), "g_progress", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reported:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the task did not report progress within 30s")
+	}
+	out := runPy(t, py, "info", id)
+	close(release)
+	if !jsontest.Equal(out, `{"state":"PROGRESS","info":{"percent":40,"message":"reading"}}`) {
+		t.Errorf("Python's AsyncResult of a task that reported progress: %s, want state PROGRESS and the progress as info", out)
+	}
+	if r := waitFor(t, b, id, 30*time.Second); r.Status != backends.StatusSucceeded || r.Progress == nil || r.Progress.Percent != 40 {
+		t.Errorf("the task once done: %+v, want succeeded with its last progress", r)
+	}
+}

@@ -4,6 +4,7 @@ Python worker serves for our Submit.
 
     /usr/bin/python3 interop.py client QUEUE   # prints one JSON object
     /usr/bin/python3 interop.py revoke ID [--terminate] [--wait] [--reply]
+    /usr/bin/python3 interop.py info ID          # {"state": ..., "info": ...}
     /usr/bin/python3 -m celery -A interop worker -Q QUEUE ...
 """
 import json
@@ -88,7 +89,14 @@ def revoke(task_id, terminate, wait, reply):
     print(json.dumps(out))
 
 
+def info(task_id):
+    r = app.AsyncResult(task_id)
+    print(json.dumps({"state": r.state, "info": r.info}))
+
+
 if __name__ == "__main__" and sys.argv[1] == "client":
     client(sys.argv[2])
 elif __name__ == "__main__" and sys.argv[1] == "revoke":
     revoke(sys.argv[2], "--terminate" in sys.argv, "--wait" in sys.argv, "--reply" in sys.argv)
+elif __name__ == "__main__" and sys.argv[1] == "info":
+    info(sys.argv[2])
