@@ -64,9 +64,17 @@ func init() { backends.Register(Engine, Open) }
 
 var (
 	_ driver.FlowStore      = (*backend)(nil)
+	_ driver.FlowCanceler   = (*backend)(nil)
 	_ driver.Notifier       = (*backend)(nil)
 	_ driver.Pinger         = (*backend)(nil)
 	_ driver.QueueDefaulter = (*backend)(nil)
+	_ driver.Canceler       = (*backend)(nil)
+	_ driver.Batcher        = (*backend)(nil)
+	_ driver.Lister         = (*backend)(nil)
+	_ driver.Retrier        = (*backend)(nil)
+	_ driver.Purger         = (*backend)(nil)
+	_ driver.QueueStatser   = (*backend)(nil)
+	_ driver.WorkerCounter  = (*backend)(nil)
 )
 
 // liveStates are the states of this package's task record (recordPrefix)
@@ -80,6 +88,7 @@ type backend struct {
 	results *redis.Client
 	logger  *slog.Logger
 	origin  string
+	control string // the channel of Celery's control broadcasts (control.go)
 	tasks   driver.Registry
 	hub     driver.Hub
 	unique  redisunique.Keys
@@ -130,6 +139,7 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 			return nil, err
 		}
 	}
+	b.control = controlChannel(b.broker.Options().DB)
 	host, _ := os.Hostname()
 	b.origin = fmt.Sprintf("%d@%s", os.Getpid(), host)
 	b.Store = redisflow.Store{RC: b.broker, Prefix: flowPrefix, TTL: b.expires + time.Hour, Announce: b.announceFlow}

@@ -77,8 +77,66 @@
 // to the list taskhost:celery:dead rather than dropped.
 //
 // Beside Celery's keys this package keeps taskhost:celery:task:ID (task,
-// queue, times, attempt, state), so that Result can say pending and
-// running, which Celery's backend cannot.
+// queue, times, attempt, state, last progress, and the message of a task
+// that failed or was cancelled, for Retry), so that Result can say
+// pending and running, which Celery's backend cannot.
+//
+// # Cancellation
+//
+// Cancel is Celery's revoke(id, terminate=True), sent as Celery sends it:
+// a kombu message {"method": "revoke", "arguments": {"task_id",
+// "terminate", "signal"}, ...} published on the fanout exchange
+// celery.pidbox, which kombu's Redis transport makes a PUBLISH on the
+// channel "/DB.celery.pidbox". Python workers obey it (a prefork worker
+// kills the task's process and stores REVOKED), and so do ours: every
+// worker subscribes before it takes its first message, stops a running
+// attempt of a revoked id with terminate (its context is cancelled; the
+// task ends REVOKED, TaskRevokedError, cancelled, and is not retried), and
+// answers ping and revoke when the sender waits for replies. Our workers
+// obey a Python client's app.control.revoke(...) the same way.
+//
+// Celery keeps revoked ids in each worker's memory only, so a worker that
+// starts after a revoke runs the task (celery#8888). Here the id is kept
+// in taskhost:celery:revoked:ID for result_expires, by Cancel and by every
+// worker of ours that hears a Python client's revoke, and a worker checks
+// it in the same script that records an attempt's start: a revoked task's
+// message is acknowledged unrun, with the REVOKED state. Cancel marks a
+// task that waits (pending, or between retries) REVOKED at once. A
+// finished task is driver.ErrFinished. An id that neither our record nor
+// the result backend knows is driver.ErrNotFound; as Celery says PENDING
+// of any id, a Python client's task that no worker has taken yet looks so
+// too, so Cancel revokes and broadcasts such an id all the same, and a
+// worker of ours that takes it later discards it. A Python worker that
+// did not hear the broadcast (started after it) runs the task all the
+// same and stores its outcome over REVOKED.
+//
+// # Batches, inspection and progress
+//
+// EnqueueMany sends a batch in one MULTI/EXEC transaction (records, index
+// entries and messages), all or none, after claiming the batch's unique
+// keys.
+//
+// Celery's result backend has no index, so this package keeps one: the
+// sorted sets taskhost:celery:index and taskhost:celery:index:QUEUE (task
+// id by submission time, for result_expires) and the set
+// taskhost:celery:queues, written with each record, so that List pages
+// newest first with a cursor (score:id) and QueueStats counts each queue's
+// tasks by state, as Result reads them. A Python client's task is listed
+// and counted once a worker of ours has taken it. Retry sends a failed or
+// cancelled task again under its id from the copy of its message that our
+// worker kept when it ended (or un-revokes one cancelled before it ran,
+// whose message still waits); a task a Python worker ran cannot be
+// retried here. Purge deletes the messages waiting in a queue's lists and
+// marks their tasks REVOKED, and revokes the queue's tasks that a worker
+// holds for their eta or retry. Workers counts the host's workers serving
+// a queue by their heartbeats (taskhost:celery:workers, every 5 s), not
+// Python workers.
+//
+// A task's progress (Task.Progress) is stored as Celery's
+// update_state(state="PROGRESS", meta=progress) stores it, so that a
+// Python client reads it as AsyncResult.state and .info; a Python task's
+// custom state reads back as running, its meta as the progress (its
+// percent and message, else all of it as the details).
 //
 // # Unique keys
 //

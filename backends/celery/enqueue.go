@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,14 +121,22 @@ func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
 	return m.id, nil
 }
 
-// enqueue records and pushes messages, in one transaction.
+// enqueue records, indexes and pushes messages, in one transaction
+// (MULTI/EXEC): all or none. Their index scores follow their order.
 func (b *backend) enqueue(ctx context.Context, msgs ...outgoing) error {
 	p := b.broker.TxPipeline()
-	now := nowText()
-	for _, m := range msgs {
-		p.HSet(ctx, recordKey(m.id), "task", m.task, "queue", m.queue, "enqueued_at", now, "state", string(driver.StatusPending))
+	now := time.Now()
+	text, base := now.UTC().Format(time.RFC3339Nano), score(now)
+	var queues []string
+	for i, m := range msgs {
+		p.HSet(ctx, recordKey(m.id), "task", m.task, "queue", m.queue, "enqueued_at", text, "state", string(driver.StatusPending))
 		p.Expire(ctx, recordKey(m.id), b.expires)
+		index(ctx, p, m.id, m.queue, base+float64(i))
+		if !slices.Contains(queues, m.queue) {
+			queues = append(queues, m.queue)
+		}
 	}
+	b.trimIndex(ctx, p, queues...)
 	push(ctx, p, msgs...)
 	_, err := p.Exec(ctx)
 	return err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -284,4 +285,202 @@ func TestKilledPythonWorkerRestored(t *testing.T) {
 		t.Fatalf("the killed Python worker's task: %+v (output %s), want run by our worker", r, r.Output)
 	}
 	t.Logf("restored and run %s after the kill", time.Since(start).Round(time.Millisecond))
+}
+
+// runPy runs interop.py with args and returns what it printed.
+func runPy(t *testing.T, py string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(py, append([]string{"interop.py"}, args...)...)
+	cmd.Dir, cmd.Env = testdata(t), pyEnv(t)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python interop.py %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return out
+}
+
+// countingTasks are goTasks counting the attempts per task id, telling
+// when a g_sleep starts and when it returns.
+type countingTasks struct {
+	mu      sync.Mutex
+	runs    map[string]int
+	started chan string
+	ended   chan time.Time
+}
+
+func (c *countingTasks) ProcessTask(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+	c.mu.Lock()
+	c.runs[t.ID]++
+	c.mu.Unlock()
+	if t.Name == "g_sleep" {
+		c.started <- t.ID
+		defer func() { c.ended <- time.Now() }()
+	}
+	return goTasks.ProcessTask(ctx, t)
+}
+
+func (c *countingTasks) count(id string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.runs[id]
+}
+
+// TestPythonRevoke: a Python client's app.control.revoke reaches our
+// workers. A task revoked while it waits is kept revoked in Redis by the
+// worker that heard the broadcast, so that a worker started afterwards
+// never runs it (Celery's workers keep revokes in memory only,
+// celery#8888); revoke(terminate=True) stops our worker's running task,
+// which ends REVOKED for the Python client and is not retried.
+func TestPythonRevoke(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pyrevoke")
+	b := open(t, nil)
+	register(t, b, backends.TaskSpec{Name: "g_upper", Queue: q, MaxRetries: 2}, backends.TaskSpec{Name: "g_sleep", Queue: q, MaxRetries: 2})
+	ctx := context.Background()
+	h := &countingTasks{runs: map[string]int{}, started: make(chan string, 4), ended: make(chan time.Time, 4)}
+	// A worker of ours on another queue hears the broadcast.
+	work(t, b, h, backends.WorkerOptions{Queues: []string{q + "_other"}})
+	early, err := b.Submit(ctx, "g_upper", json.RawMessage(`{"text":"never"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPy(t, py, "revoke", early)
+	if r := waitFor(t, b, early, 30*time.Second); r.Status != backends.StatusCancelled {
+		t.Fatalf("a waiting task revoked by a Python client: %+v, want cancelled", r)
+	}
+	work(t, b, h, backends.WorkerOptions{Queues: []string{q}})
+
+	id, err := b.Submit(ctx, "g_sleep", json.RawMessage(`{"ms":20000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-h.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("g_sleep did not start within 30s")
+	}
+	asked := time.Now()
+	var got struct {
+		Exc, State string
+		Replies    []map[string]map[string]string
+	}
+	out := runPy(t, py, "revoke", id, "--terminate", "--wait", "--reply")
+	if json.Unmarshal(out, &got) != nil || got.Exc != "TaskRevokedError" || got.State != "REVOKED" {
+		t.Errorf("the Python client's view of the task it revoked: %s, want REVOKED and TaskRevokedError", out)
+	}
+	replied := false
+	for _, r := range got.Replies {
+		for node, body := range r {
+			replied = replied || (strings.Contains(node, q) && body["ok"] != "")
+		}
+	}
+	if !replied {
+		t.Errorf("no reply to the revoke from our workers (named after their queues, %s): %s", q, out)
+	}
+	select {
+	case at := <-h.ended:
+		t.Logf("the running attempt stopped %s after the Python client began its revoke", at.Sub(asked).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		t.Fatal("the running attempt was not stopped within 10s of the revoke")
+	}
+	if r := waitFor(t, b, id, 30*time.Second); r.Status != backends.StatusCancelled || r.Error == nil || r.Error.Kind != abi.KindCancelled {
+		t.Fatalf("a task terminated by a Python revoke: %+v, want cancelled", r)
+	}
+	// Not retried (g_sleep has 2 retries, the first after 1 s), and the
+	// early task never ran, though this worker started after its revoke.
+	probe, err := b.Submit(ctx, "g_upper", json.RawMessage(`{"text":"probe"}`), backends.Delay(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, b, probe, 30*time.Second)
+	if n := h.count(id); n != 1 {
+		t.Errorf("the terminated task ran %d times, want once", n)
+	}
+	if n := h.count(early); n != 0 {
+		t.Errorf("the task revoked before its worker started ran %d times", n)
+	}
+}
+
+// TestPythonWorkerObeysCancel: our Cancel is Celery's revoke with
+// terminate, which a Python worker obeys: it kills the task's process and
+// stores REVOKED ("terminated"), and its one process is free for the next
+// task long before the cancelled one would have ended.
+func TestPythonWorkerObeysCancel(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pycancel")
+	b := open(t, nil)
+	register(t, b, backends.TaskSpec{Name: "py_slow", Queue: q}, backends.TaskSpec{Name: "py_add", Queue: q})
+	pythonWorker(t, py, q, "--pool=prefork", "-c", "1")
+	ctx := context.Background()
+	id, err := b.Submit(ctx, "py_slow", json.RawMessage(`{"ms":30000}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		r, err := b.Result(ctx, id)
+		if err == nil && r.Status == backends.StatusRunning {
+			break // the Python worker stored STARTED
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the Python worker did not start the task within a minute: %+v, %v", r, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := b.Cancel(ctx, id); err != nil {
+		t.Fatalf("Cancel of a task a Python worker runs: %v", err)
+	}
+	asked := time.Now()
+	next, err := b.Submit(ctx, "py_add", json.RawMessage(`{"x":1,"y":2}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := waitFor(t, b, next, 20*time.Second); r.Status != backends.StatusSucceeded || string(r.Output) != "3" {
+		t.Fatalf("the task after the cancelled one: %+v (output %s)", r, r.Output)
+	}
+	t.Logf("the Python worker's process was free %s after Cancel", time.Since(asked).Round(time.Millisecond))
+	r, err := b.Result(ctx, id)
+	if err != nil || r.Status != backends.StatusCancelled || r.Error == nil || !strings.Contains(r.Error.Message, "terminated") {
+		t.Errorf("the cancelled task: %+v, %v (error %+v); want cancelled, as the Python worker stored it (TaskRevokedError: terminated)", r, err, r.Error)
+	}
+}
+
+// TestPythonReadsProgress: a task's progress on our worker is Celery's
+// PROGRESS state, which a Python client reads as AsyncResult.state and
+// .info, as a Python task's update_state would have it.
+func TestPythonReadsProgress(t *testing.T) {
+	py := python(t)
+	q := uniqueQueue("pyprogress")
+	b := open(t, nil)
+	register(t, b, backends.TaskSpec{Name: "g_progress", Queue: q})
+	reported, release := make(chan struct{}), make(chan struct{})
+	work(t, b, backends.HandlerFunc(func(ctx context.Context, task *backends.Task) (json.RawMessage, error) {
+		task.Progress(abi.Progress{Percent: 40, Message: "reading"})
+		close(reported)
+		select {
+		case <-release:
+			return json.RawMessage(`{"done":true}`), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}), backends.WorkerOptions{})
+	id, err := b.Submit(context.Background(), "g_progress", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reported:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the task did not report progress within 30s")
+	}
+	out := runPy(t, py, "info", id)
+	close(release)
+	if !jsontest.Equal(out, `{"state":"PROGRESS","info":{"percent":40,"message":"reading"}}`) {
+		t.Errorf("Python's AsyncResult of a task that reported progress: %s, want state PROGRESS and the progress as info", out)
+	}
+	if r := waitFor(t, b, id, 30*time.Second); r.Status != backends.StatusSucceeded || r.Progress == nil || r.Progress.Percent != 40 {
+		t.Errorf("the task once done: %+v, want succeeded with its last progress", r)
+	}
 }

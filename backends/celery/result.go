@@ -59,6 +59,7 @@ func resultOf(id string, raw []byte, rec map[string]string) (driver.TaskResult, 
 	r.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, rec["enqueued_at"])
 	r.StartedAt, _ = time.Parse(time.RFC3339Nano, rec["started_at"])
 	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, rec["finished_at"])
+	r.Progress = progressOf([]byte(rec["progress"]))
 	if len(raw) == 0 {
 		return r, nil
 	}
@@ -93,6 +94,14 @@ func resultOf(id string, raw []byte, rec map[string]string) (driver.TaskResult, 
 		r.Status, r.Error = driver.StatusFailed, taskErrorOf(m.Result)
 	case stateRevoked:
 		r.Status, r.Error = driver.StatusCancelled, taskErrorOf(m.Result)
+	case statePending, "":
+	default:
+		// A custom state (update_state), such as PROGRESS: the task runs,
+		// and the state's meta is its progress.
+		if !r.Status.Done() {
+			r.Status = driver.StatusRunning
+		}
+		r.Progress = progressOf(m.Result)
 	}
 	return r, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"strconv"
 	"time"
 
 	"taskhost.dev/abi"
@@ -45,6 +46,10 @@ func (w *worker) handle(list, raw string) {
 		w.settle(bg, d, "", failed(abi.KindBadInput, "the message has no task name or id in its headers (protocol 1 messages are not supported; use Celery 4 or later)"))
 		return
 	}
+	// Registered before its task id is checked for a revoke (startScript),
+	// so that a revoke is seen there or reaches the registered attempt.
+	actx, at, done := w.attempts.add(w.runCtx, h.ID)
+	defer done()
 	if h.Expires != nil && *h.Expires != "" {
 		if t, err := parseISO(*h.Expires); err == nil && time.Now().After(t) {
 			w.settle(bg, d, stateRevoked, failed(abi.KindCancelled, "the task expired at "+*h.Expires+" before it ran"))
@@ -52,15 +57,17 @@ func (w *worker) handle(list, raw string) {
 		}
 	}
 	if h.ETA != nil && *h.ETA != "" {
-		if t, err := parseISO(*h.ETA); err == nil && time.Until(t) > 0 {
+		if t, err := parseISO(*h.ETA); err == nil && time.Until(t) > 0 && !w.b.revoked(bg, h.ID) {
 			// Held, as Celery does, in memory and in unacked (refreshed, so
 			// not put back while it waits), without taking a slot.
-			// A stopping worker puts it back at once.
+			// A stopping worker puts it back at once; a revoke ends the
+			// wait, and the task is discarded.
 			w.release(1)
 			held = false
 			select {
 			case <-time.After(time.Until(t)):
 			case <-w.stop.Done():
+			case <-actx.Done():
 			}
 			if w.stop.Err() == nil {
 				select {
@@ -75,7 +82,7 @@ func (w *worker) handle(list, raw string) {
 			}
 		}
 	}
-	w.run(bg, d)
+	w.run(bg, actx, at, d)
 }
 
 func failed(kind abi.Kind, msg string) *driver.TaskError {
@@ -94,8 +101,10 @@ func tagOf(raw string) string {
 	return m.Properties.DeliveryTag
 }
 
-// run calls the handler for a delivery and settles it.
-func (w *worker) run(bg context.Context, d *delivery) {
+// run calls the handler for a delivery and settles it; actx is the
+// attempt's registered context (a revoke with terminate cancels it), at
+// its registration.
+func (w *worker) run(bg, actx context.Context, at *attempt, d *delivery) {
 	b := w.b
 	h := &d.env.Headers
 	bd, err := decodeBody(&d.env)
@@ -128,19 +137,9 @@ func (w *worker) run(bg context.Context, d *delivery) {
 	}
 	queue := queueOfList(d.list)
 	attempt := h.Retries + 1
-	started := time.Now()
-	p := b.broker.Pipeline()
-	rk := recordKey(h.ID)
-	enq := h.EnqueuedAt
-	if enq == "" {
-		enq = nowText()
-	}
-	p.HSetNX(bg, rk, "enqueued_at", enq)
-	p.HSet(bg, rk, "task", h.Task, "queue", queue, "started_at", started.UTC().Format(time.RFC3339Nano), "attempt", attempt, "state", string(driver.StatusRunning))
-	p.HDel(bg, rk, "finished_at")
-	p.Expire(bg, rk, b.expires)
-	if _, err := p.Exec(bg); err != nil {
-		b.logger.Warn("celery: recording a task's start failed", "task", h.ID, "err", err)
+	at.running.Store(true)
+	if !w.start(bg, d, queue, attempt) {
+		return
 	}
 	if b.trackStarted && !h.IgnoreResult {
 		host, _ := os.Hostname()
@@ -148,11 +147,16 @@ func (w *worker) run(bg context.Context, d *delivery) {
 		b.storeMeta(bg, b.results, h, queue, stateStarted, started)
 	}
 
-	ctx, cancel := context.WithTimeout(w.runCtx, timeout)
+	progress, stopProgress := w.progress(bg, h, queue)
+	ctx, cancel := context.WithTimeout(actx, timeout)
 	out, herr := w.h.ProcessTask(ctx, &driver.Task{ID: h.ID, Name: h.Task, Queue: queue, Input: input,
-		Attempt: attempt, MaxRetries: maxRetries, Heartbeat: func() {}, Flow: h.Workflow, Meta: h.meta()})
+		Attempt: attempt, MaxRetries: maxRetries, Heartbeat: func() {}, Progress: progress, Flow: h.Workflow, Meta: h.meta()})
 	cancel()
+	stopProgress()
 	switch {
+	case herr != nil && errors.Is(context.Cause(actx), errRevoked):
+		// Revoked with terminate while it ran: cancelled, not retried.
+		w.settle(bg, d, stateRevoked, failed(abi.KindCancelled, "terminated: the task was revoked while it ran"))
 	case herr != nil && w.runCtx.Err() != nil:
 		// Cancelled at the end of the grace period: back to the queue.
 		w.requeue(bg, d)
@@ -183,4 +187,48 @@ func (w *worker) run(bg context.Context, d *delivery) {
 		}
 		w.finish(bg, d, stateSuccess, out, next...)
 	}
+}
+
+// start records an attempt's start, or discards its delivery if its task
+// id is revoked (startScript); it reports whether the attempt may run.
+func (w *worker) start(bg context.Context, d *delivery, queue string, attempt int) bool {
+	b := w.b
+	h := &d.env.Headers
+	now := time.Now()
+	enq, at := h.EnqueuedAt, now
+	if t, err := time.Parse(time.RFC3339Nano, enq); err == nil {
+		at = t
+	} else {
+		enq = now.UTC().Format(time.RFC3339Nano)
+	}
+	unique, claimKey := "", recordKey(h.ID)
+	if h.Unique != "" {
+		unique, claimKey = "1", b.unique.Prefix+h.Unique
+	}
+	keys := []string{recordKey(h.ID), revokedKey(h.ID), indexKey, queueIndexKey(queue), queuesKey, unackedKey, unackedIndexKey, claimKey}
+	if b.results == b.broker && !h.IgnoreResult {
+		keys = append(keys, metaKey(h.ID))
+	}
+	exc := revokedExc("revoked")
+	ok, err := startScript.Run(bg, b.broker, keys, enq, h.Task, queue, now.UTC().Format(time.RFC3339Nano), attempt,
+		int(b.expires.Seconds()), strconv.FormatInt(int64(score(at)), 10), d.tag, d.raw, h.ID, string(exc), isoUTC(now), unique).Int()
+	if err != nil {
+		b.logger.Warn("celery: recording a task's start failed", "task", h.ID, "err", err)
+		return true
+	}
+	if ok == 1 {
+		return true
+	}
+	b.logger.Info("celery: discarding a revoked task", "task", h.ID, "name", h.Task)
+	if b.results != b.broker && !h.IgnoreResult {
+		b.storeMeta(bg, b.results, h, queue, stateRevoked, exc)
+	}
+	w.forget(d.tag)
+	return false
+}
+
+// revoked reports whether task id is kept revoked.
+func (b *backend) revoked(ctx context.Context, id string) bool {
+	n, err := b.broker.Exists(ctx, revokedKey(id)).Result()
+	return err == nil && n > 0
 }

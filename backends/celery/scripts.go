@@ -92,23 +92,62 @@ return 0
 `)
 
 // sendStage sends a workflow stage's messages once: the marker sent:STAGE
-// in the workflow's hash, each step's task record and task id, and the
-// messages go in one step; a second run sends nothing. KEYS the
-// workflow's hash, then per step its record, its queue's binding and its
-// list; ARGV the stage, now, the records' expiry (s), then per step its
-// message, queue, binding member, task id and task name. It returns 1
-// when it sent the stage.
+// in the workflow's hash, each step's task record, index entries and task
+// id, and the messages go in one step; a second run sends nothing. KEYS
+// the workflow's hash, the index, the set of queues, then per step its
+// record, its queue's binding, its list and its queue's index; ARGV the
+// stage, now, the records' expiry (s), then per step its message, queue,
+// binding member, task id, task name and index score. It returns 1 when
+// it sent the stage.
 var sendStage = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], 'sent:' .. ARGV[1], 1) == 0 then return 0 end
-for i = 0, (#KEYS - 1) / 3 - 1 do
-	local rec, binding, list = KEYS[2 + 3 * i], KEYS[3 + 3 * i], KEYS[4 + 3 * i]
-	local a = 4 + 5 * i
-	local raw, queue, member, id, task = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4]
+for i = 0, (#KEYS - 3) / 4 - 1 do
+	local rec, binding, list, qindex = KEYS[4 + 4 * i], KEYS[5 + 4 * i], KEYS[6 + 4 * i], KEYS[7 + 4 * i]
+	local a = 4 + 6 * i
+	local raw, queue, member, id, task, at = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
 	redis.call('HSET', rec, 'task', task, 'queue', queue, 'enqueued_at', ARGV[2], 'state', 'pending')
 	redis.call('EXPIRE', rec, ARGV[3])
+	redis.call('ZADD', KEYS[2], 'NX', at, id)
+	redis.call('ZADD', qindex, 'NX', at, id)
+	redis.call('SADD', KEYS[3], queue)
 	redis.call('HSET', KEYS[1], 'task:' .. ARGV[1] .. ':' .. i, id)
 	redis.call('SADD', binding, member)
 	redis.call('LPUSH', list, raw)
 end
 return 1
+`)
+
+// startScript starts an attempt, or discards its message if its task id
+// is revoked, in one step, so that a revoke is either seen here or finds
+// the attempt registered with its worker (cancel.go). KEYS the record,
+// the revoked key, the index, the queue's index, the set of queues,
+// unacked, unacked_index, the unique key's hash (the record's when none),
+// then the result's key when results are on the broker and stored; ARGV
+// enqueued_at, task, queue, now, attempt, the expiry (s), the index score,
+// the delivery tag, the message, the id, the revoked exception,
+// date_done, "1" when the task holds a unique key. It returns 1 when the
+// attempt may run, 0 when it was discarded (record cancelled with its
+// message kept for Retry, REVOKED stored, unique key freed, acknowledged).
+var startScript = redis.NewScript(`
+redis.call('HSETNX', KEYS[1], 'enqueued_at', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[10])
+redis.call('ZADD', KEYS[4], 'NX', ARGV[7], ARGV[10])
+redis.call('SADD', KEYS[5], ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+	redis.call('HSET', KEYS[1], 'task', ARGV[2], 'queue', ARGV[3], 'started_at', ARGV[4], 'attempt', ARGV[5], 'state', 'running')
+	redis.call('HDEL', KEYS[1], 'finished_at')
+	return 1
+end
+redis.call('HSET', KEYS[1], 'task', ARGV[2], 'queue', ARGV[3], 'state', 'cancelled', 'finished_at', ARGV[4], 'message', ARGV[9])
+redis.call('ZREM', KEYS[7], ARGV[8])
+redis.call('HDEL', KEYS[6], ARGV[8])
+if ARGV[13] == '1' and redis.call('HGET', KEYS[8], 'id') == ARGV[10] then redis.call('DEL', KEYS[8]) end
+if #KEYS > 8 then
+	local meta = '{"status":"REVOKED","result":' .. ARGV[11] .. ',"traceback":null,"children":[],"date_done":"' .. ARGV[12] ..
+		'","task_id":' .. cjson.encode(ARGV[10]) .. ',"name":' .. cjson.encode(ARGV[2]) .. ',"queue":' .. cjson.encode(ARGV[3]) .. '}'
+	redis.call('SET', KEYS[9], meta, 'EX', ARGV[6])
+	redis.call('PUBLISH', KEYS[9], meta)
+end
+return 0
 `)

@@ -77,18 +77,23 @@ func (w *worker) finish(bg context.Context, d *delivery, state string, result js
 	rk := recordKey(h.ID)
 	p.HSet(bg, rk, "state", string(recState[state]), "finished_at", nowText(), "task", h.Task, "queue", queue)
 	p.HSetNX(bg, rk, "attempt", h.Retries+1)
+	if state == stateFailure || state == stateRevoked {
+		p.HSet(bg, rk, "message", d.raw) // for Retry
+	}
 	p.Expire(bg, rk, b.expires)
 	if h.Unique != "" && state != stateRetry {
 		b.unique.Release(bg, p, h.Unique, h.ID)
 	}
-	now := nowText()
-	for _, m := range next {
+	at := time.Now()
+	now, base := at.UTC().Format(time.RFC3339Nano), score(at)
+	for i, m := range next {
 		rec := recordKey(m.id)
 		p.HSetNX(bg, rec, "task", m.task)
 		p.HSetNX(bg, rec, "queue", m.queue)
 		p.HSetNX(bg, rec, "enqueued_at", now)
 		p.HSetNX(bg, rec, "state", string(driver.StatusPending))
 		p.Expire(bg, rec, b.expires)
+		index(bg, p, m.id, m.queue, base+float64(i))
 	}
 	push(bg, p, next...)
 	if b.results == b.broker && !h.IgnoreResult {

@@ -111,7 +111,7 @@ func (b *backend) restore(ctx context.Context, tag, ceil string) error {
 		}
 		queues = queues[:0]
 		for _, m := range members {
-			if f := strings.Split(m, sep); len(f) == 3 && f[0] == routingKey {
+			if f := splitBinding(m); f != nil && f[0] == routingKey {
 				queues = append(queues, f[2])
 			}
 		}

@@ -51,6 +51,15 @@ func queueOfList(list string) string {
 func bindingKey(queue string) string    { return "_kombu.binding." + queue }
 func bindingMember(queue string) string { return queue + sep + sep + queue }
 
+// splitBinding reads a binding entry: routing key, pattern, queue; nil
+// when it is not one.
+func splitBinding(m string) []string {
+	if f := strings.Split(m, sep); len(f) == 3 {
+		return f
+	}
+	return nil
+}
+
 // envelope is a kombu message.
 type envelope struct {
 	Body            string     `json:"body"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -24,6 +25,7 @@ type worker struct {
 	queues  []string
 	weights map[string]int
 	name    string
+	node    string // the worker's Celery node name, name@host
 	// orders holds the keys of popScript (unacked, unacked_index, the dead
 	// list, then the lists to take from) in each order the worker takes
 	// its queues in: one when strict, one per turn of the queues when
@@ -34,6 +36,8 @@ type worker struct {
 	stop   context.Context // Work's: ends when the worker is to stop taking tasks
 	runCtx context.Context // cancelled when the grace period ends
 	wg     sync.WaitGroup
+
+	attempts attempts // deliveries held or running, by task id, for revokes
 
 	mu       sync.Mutex
 	inflight map[string]bool // tags taken and not yet acknowledged or put back
@@ -47,7 +51,8 @@ type worker struct {
 // more from any queue, and running tasks have cfg.Grace to finish.
 func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Handler) error {
 	w := &worker{b: b, h: h, queues: slices.Sorted(slices.Values(cfg.Queues)), weights: cfg.Priorities,
-		name: cfg.Name, inflight: map[string]bool{}, slots: make(chan struct{}, cfg.Concurrency)}
+		name: cfg.Name, node: nodeName(cfg.Name), inflight: map[string]bool{}, slots: make(chan struct{}, cfg.Concurrency),
+		attempts: attempts{by: map[string]map[*attempt]struct{}{}}}
 	switch {
 	case cfg.StrictPriority:
 		qs := slices.Clone(w.queues)
@@ -70,8 +75,23 @@ func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Ha
 		return fmt.Errorf("celery: declaring queues %s: %w", strings.Join(w.queues, ", "), err)
 	}
 
+	// Subscribed to Celery's control broadcasts before the first take, so
+	// that a revoke sent after a task was taken reaches this worker.
+	ps := b.broker.Subscribe(ctx, b.control)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("celery: subscribing to Celery's control channel %s: %w", b.control, err)
+	}
+
 	maintained, stopMaintain := make(chan struct{}), make(chan struct{})
 	go func() { defer close(maintained); w.maintain(ctx, stopMaintain) }()
+	controlled := make(chan struct{})
+	go func() { defer close(controlled); w.control(ps, stopMaintain) }()
+	beaten := make(chan struct{})
+	go func() { defer close(beaten); b.beat(ctx, cfg) }()
 	w.fetch(ctx)
 
 	// Drain: running tasks have the grace period; then they are cancelled
@@ -86,7 +106,19 @@ func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Ha
 	}
 	close(stopMaintain)
 	<-maintained
+	<-controlled
+	<-beaten
 	return nil
+}
+
+// nodeName is a worker's Celery node name: its name, with @host unless it
+// has one, as a Python worker's celery@host.
+func nodeName(name string) string {
+	if strings.Contains(name, "@") {
+		return name
+	}
+	host, _ := os.Hostname()
+	return name + "@" + host
 }
 
 // popKeys returns popScript's keys for taking from queues in that order,

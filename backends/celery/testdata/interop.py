@@ -3,6 +3,8 @@ Celery 5.2: Celery's own client calling tasks our worker serves, and tasks a
 Python worker serves for our Submit.
 
     /usr/bin/python3 interop.py client QUEUE   # prints one JSON object
+    /usr/bin/python3 interop.py revoke ID [--terminate] [--wait] [--reply]
+    /usr/bin/python3 interop.py info ID          # {"state": ..., "info": ...}
     /usr/bin/python3 -m celery -A interop worker -Q QUEUE ...
 """
 import json
@@ -74,5 +76,27 @@ def client(queue):
     print(json.dumps(out))
 
 
+def revoke(task_id, terminate, wait, reply):
+    """app.control.revoke as a Python application sends it; with reply, the
+    workers' replies (collected for a second); with wait, the task's
+    outcome once it is REVOKED (AsyncResult.get raises TaskRevokedError)."""
+    replies = app.control.revoke(task_id, terminate=terminate, reply=reply, timeout=1)
+    out = {"replies": replies or []}
+    if wait:
+        r = app.AsyncResult(task_id)
+        out.update(outcome(r))
+        out["state"] = r.state
+    print(json.dumps(out))
+
+
+def info(task_id):
+    r = app.AsyncResult(task_id)
+    print(json.dumps({"state": r.state, "info": r.info}))
+
+
 if __name__ == "__main__" and sys.argv[1] == "client":
     client(sys.argv[2])
+elif __name__ == "__main__" and sys.argv[1] == "revoke":
+    revoke(sys.argv[2], "--terminate" in sys.argv, "--wait" in sys.argv, "--reply" in sys.argv)
+elif __name__ == "__main__" and sys.argv[1] == "info":
+    info(sys.argv[2])
