@@ -50,6 +50,11 @@ func (c *Client) CancelWorkflow(ctx context.Context, id string) error {
 		if !running {
 			return fmt.Errorf("%s: workflow %s is %s: %w", c.Engine(), id, rec.Status, ErrFinished)
 		}
+		// Read again: a stage enqueued between the first read and the
+		// cancel has tasks of its own. None is enqueued after it.
+		if again, err := d.ReadFlow(ctx, id); err == nil {
+			rec = again
+		}
 		var errs []error
 		for _, tid := range rec.TaskIDs {
 			if err := cn.Cancel(ctx, tid); err != nil && !errors.Is(err, ErrFinished) && !isNotFound(err) {
