@@ -14,6 +14,7 @@ import (
 	"taskhost.dev/backends/driver"
 	"taskhost.dev/backends/internal/redisflow"
 	"taskhost.dev/backends/internal/redishub"
+	"taskhost.dev/backends/internal/redisschedule"
 	"taskhost.dev/backends/internal/redisunique"
 )
 
@@ -30,18 +31,29 @@ const Retention = 24 * time.Hour
 // The keys and channel this package adds beside asynq's.
 const (
 	doneChannel = "taskhost:done"       // the ids of finished tasks and workflows
-	timesPrefix = "taskhost:times:"     // hash per task QUEUE/ID: started_at, finished_at of the last attempt; once final, done (attempts), error, task, enqueued_at, output
-	claimPrefix = "taskhost:claim:"     // hash per held unique key (redisunique)
-	flowPrefix  = "taskhost:wf:"        // a workflow of the client's runner (redisflow)
-	flowTTL     = Retention + time.Hour // a workflow outlives its steps' records
+	timesPrefix     = "taskhost:times:"     // hash per task QUEUE/ID: started_at, finished_at of the last attempt, progress, cancel (1 once Cancel asked); once final, done (attempts), status (cancelled or empty), error, task, enqueued_at, output
+	claimPrefix     = "taskhost:claim:"     // hash per held unique key (redisunique)
+	flowPrefix      = "taskhost:wf:"        // a workflow of the client's runner (redisflow)
+	flowTTL         = Retention + time.Hour // a workflow outlives its steps' records
+	cancelledPrefix = "taskhost:cancelled:" // sorted set per queue: the ids of its tasks cancelled within Retention, by time (ms)
+	schedulePrefix  = "taskhost:schedule:"  // the schedules the client's beat fires (redisschedule)
 )
 
 func init() { backends.Register(Engine, Open) }
 
 var (
-	_ driver.FlowStore = (*backend)(nil)
-	_ driver.Notifier  = (*backend)(nil)
-	_ driver.Pinger    = (*backend)(nil)
+	_ driver.FlowStore     = (*backend)(nil)
+	_ driver.FlowCanceler  = (*backend)(nil)
+	_ driver.Notifier      = (*backend)(nil)
+	_ driver.Pinger        = (*backend)(nil)
+	_ driver.Canceler      = (*backend)(nil)
+	_ driver.Batcher       = (*backend)(nil)
+	_ driver.ScheduleStore = (*backend)(nil)
+	_ driver.Lister        = (*backend)(nil)
+	_ driver.Retrier       = (*backend)(nil)
+	_ driver.Purger        = (*backend)(nil)
+	_ driver.QueueStatser  = (*backend)(nil)
+	_ driver.WorkerCounter = (*backend)(nil)
 )
 
 // liveStates are asynq's states of a task that is not done.
@@ -56,6 +68,7 @@ type backend struct {
 	logger *slog.Logger
 	hub    driver.Hub
 	unique redisunique.Keys
+	sched  redisschedule.Store // the schedules (driver.ScheduleStore, schedule.go)
 
 	checkInterval time.Duration // asynq.Config.TaskCheckInterval
 }
@@ -94,6 +107,7 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 		unique: redisunique.Keys{Prefix: claimPrefix, StateField: "state", Live: liveStates},
 	}
 	b.Store = redisflow.Store{RC: rc, Prefix: flowPrefix, TTL: flowTTL, Announce: b.publish}
+	b.sched = redisschedule.Store{RC: rc, Prefix: schedulePrefix, Enqueue: b.enqueue}
 	b.hub = driver.Hub{Listen: b.listen, Poll: 100 * time.Millisecond}
 	return b, nil
 }
