@@ -30,7 +30,7 @@ const Retention = 24 * time.Hour
 
 // The keys and channel this package adds beside asynq's.
 const (
-	doneChannel = "taskhost:done"       // the ids of finished tasks and workflows
+	doneChannel     = "taskhost:done"       // the ids of finished tasks and workflows
 	timesPrefix     = "taskhost:times:"     // hash per task QUEUE/ID: started_at, finished_at of the last attempt, progress, cancel (1 once Cancel asked); once final, done (attempts), status (cancelled or empty), error, task, enqueued_at, output
 	claimPrefix     = "taskhost:claim:"     // hash per held unique key (redisunique)
 	flowPrefix      = "taskhost:wf:"        // a workflow of the client's runner (redisflow)
