@@ -60,6 +60,9 @@ func (b *backend) Cancel(ctx context.Context, id string) error {
 		}
 		switch info.State {
 		case asynq.TaskStateCompleted, asynq.TaskStateArchived:
+			if sent && info.State == asynq.TaskStateArchived {
+				return nil // archived by its worker, cancelled
+			}
 			r, err := b.Result(ctx, id)
 			if err != nil {
 				return err
@@ -144,6 +147,7 @@ func (b *backend) cancelFlowOf(ctx context.Context, env *envelope) {
 // parked the task in retry, a task Cancel marked is archived, another one
 // is put back to run. It waits for asynq's move, which follows the cancel
 // by milliseconds, polling with a growing interval, at most settleWithin.
+// Cancel may archive the task first: then there is nothing left to do.
 func (b *backend) settle(ctx context.Context, queue, taskID string, cancelled bool) {
 	id := queue + "/" + taskID
 	deadline := time.Now().Add(settleWithin)
@@ -155,24 +159,25 @@ func (b *backend) settle(ctx context.Context, queue, taskID string, cancelled bo
 		}
 		switch info.State {
 		case asynq.TaskStateActive:
-			if time.Now().After(deadline) {
-				b.logger.Warn("asynq: a cancelled task is still active; asynq's recoverer will move it", "task", id, "waited", settleWithin)
-				return
-			}
-			if _, err := driver.Pause(ctx, wait, nil); err != nil {
-				return
-			}
-			continue
 		case asynq.TaskStateRetry:
 			if cancelled {
 				err = b.insp.ArchiveTask(queue, taskID)
 			} else {
 				err = b.insp.RunTask(queue, taskID)
 			}
-			if err != nil {
-				b.logger.Warn("asynq: settling a cancelled task failed; it runs again within the hour", "task", id, "err", err)
+			if err == nil {
+				return
 			}
+			// Moved meanwhile: look again.
+		default:
+			return
 		}
-		return
+		if time.Now().After(deadline) {
+			b.logger.Warn("asynq: a cancelled task was not settled; asynq runs it again within the hour", "task", id, "state", info.State, "err", err, "waited", settleWithin)
+			return
+		}
+		if _, err := driver.Pause(ctx, wait, nil); err != nil {
+			return
+		}
 	}
 }

@@ -98,6 +98,9 @@ func (l listed) before(t time.Time, id string) bool {
 // List implements driver.Lister. A page's cursor is the enqueue time (ns)
 // and id of its last task.
 func (b *backend) List(ctx context.Context, f driver.ListFilter) (driver.ListPage, error) {
+	if f.Limit <= 0 {
+		return driver.ListPage{}, fmt.Errorf("asynq: list limit %d: want a page size above 0", f.Limit)
+	}
 	var after *listed
 	if f.Cursor != "" {
 		ns, id, _ := strings.Cut(f.Cursor, ",")
