@@ -48,11 +48,16 @@ func (b *backend) Cancel(ctx context.Context, id string) error {
 	// A task changes state under us (it starts, or fails into retry):
 	// look again, a few times.
 	for range 5 {
+		// The record first: a task whose handler has returned is done,
+		// though asynq may still hold it active for a moment.
+		if r, ok := b.recorded(ctx, id); ok {
+			if sent && r.Status == driver.StatusCancelled {
+				return nil // its worker cancelled it
+			}
+			return fmt.Errorf("asynq: task %s is %s: %w", id, r.Status, driver.ErrFinished)
+		}
 		info, err := b.insp.GetTaskInfo(queue, taskID)
 		if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-			if r, ok := b.recorded(ctx, id); ok {
-				return fmt.Errorf("asynq: task %s is %s: %w", id, r.Status, driver.ErrFinished)
-			}
 			return fmt.Errorf("asynq: task %s: %w", id, driver.ErrNotFound)
 		}
 		if err != nil {
@@ -82,11 +87,6 @@ func (b *backend) Cancel(ctx context.Context, id string) error {
 			// came is waiting in retry, to be archived here.
 			sent = true
 		default: // pending, scheduled, retry, aggregating
-			if sent {
-				if r, ok := b.recorded(ctx, id); ok && r.Status == driver.StatusCancelled {
-					return nil // its worker cancelled it and is archiving it
-				}
-			}
 			if err := b.markCancel(ctx, id); err != nil {
 				return err
 			}

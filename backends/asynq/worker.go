@@ -84,12 +84,22 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h driver.Handler) 
 	out, err := h.ProcessTask(ctx, &driver.Task{ID: id, Name: t.Type(), Queue: queue, Input: env.Input,
 		Attempt: retried + 1, MaxRetries: maxRetry, Heartbeat: func() {}, Flow: env.Flow, Meta: env.Meta,
 		Progress: func(p abi.Progress) { b.progress(bg, id, p) }})
-	if err != nil && errors.Is(attempt.Err(), context.Canceled) {
+	if !errors.Is(attempt.Err(), context.Canceled) {
+		// A cancel that comes as the attempt ends on its own may still make
+		// asynq park the task in retry, once this returns: archive it then,
+		// leaving the outcome recorded here.
+		defer func() {
+			if errors.Is(attempt.Err(), context.Canceled) {
+				go b.settle(bg, queue, taskID, true)
+			}
+		}()
+	} else {
 		// asynq cancelled the attempt (CancelProcessing) and has moved on:
 		// it parks the task in retry (parkCancelled), and what we return
 		// is (almost always) not read. Cancel marked the task before: it
 		// ends cancelled and is archived; else (another tool's cancel) it
-		// is put back to run, asynq's meaning of its cancel.
+		// is put back to run, asynq's meaning of its cancel, and this
+		// attempt's output, if it has one, is lost with it.
 		if b.cancelMarked(bg, id) {
 			b.record(bg, id, t.Type(), &env, retried+1, started, outcome{final: true, cancelled: true, errText: taskErr{errCancelled}.Error()})
 			b.cancelFlowOf(bg, &env)
@@ -97,6 +107,9 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h driver.Handler) 
 			return fmt.Errorf("%s: %w", taskErr{errCancelled}, asynq.SkipRetry)
 		}
 		b.settle(bg, queue, taskID, false)
+		if err == nil {
+			err = attempt.Err()
+		}
 	}
 	if errors.Is(err, driver.ErrFlowAdvance) {
 		// Not the task's failure: asynq runs it again after
