@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -71,6 +72,13 @@ type backend struct {
 	sched  redisschedule.Store // the schedules (driver.ScheduleStore, schedule.go)
 
 	checkInterval time.Duration // asynq.Config.TaskCheckInterval
+
+	// Close ends the Work calls still running (closing), and waits for
+	// them: an asynq server must stop before its Redis client is closed.
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{}
+	works   sync.WaitGroup
 }
 
 // Open connects to Redis; see the package documentation.
@@ -103,7 +111,7 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 	}
 	b := &backend{
 		rc: rc, client: asynq.NewClientFromRedisClient(rc), insp: asynq.NewInspectorFromRedisClient(rc),
-		logger: cfg.Logger, checkInterval: check,
+		logger: cfg.Logger, checkInterval: check, closing: make(chan struct{}),
 		unique: redisunique.Keys{Prefix: claimPrefix, StateField: "state", Live: liveStates},
 	}
 	b.Store = redisflow.Store{RC: rc, Prefix: flowPrefix, TTL: flowTTL, Announce: b.publish}
@@ -170,7 +178,16 @@ func (b *backend) listen(ctx context.Context, ready func()) {
 		func(m *redis.Message) string { return m.Payload })
 }
 
+// Close ends the driver's running Work calls (each drains as when its
+// context ends), then closes its Redis connections.
 func (b *backend) Close() error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.closing)
+	}
+	b.mu.Unlock()
+	b.works.Wait()
 	b.hub.Close() // before the client, or go-redis logs the broken connection
 	b.client.Close()
 	return b.rc.Close()

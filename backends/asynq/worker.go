@@ -16,9 +16,17 @@ import (
 )
 
 // Work implements driver.Driver: an asynq server on cfg.Queues (weighted
-// by cfg.Priorities, or strictly) until ctx ends, then a drain of
-// cfg.Grace. asynq's Concurrency is the server's total, as cfg's is.
+// by cfg.Priorities, or strictly) until ctx ends (or the driver is
+// closed), then a drain of cfg.Grace. asynq's Concurrency is the server's total, as cfg's is.
 func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Handler) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return errors.New("asynq: Work on a closed driver")
+	}
+	b.works.Add(1)
+	b.mu.Unlock()
+	defer b.works.Done()
 	queues := make(map[string]int, len(cfg.Queues))
 	for _, q := range cfg.Queues {
 		queues[q] = max(cfg.Priorities[q], 1)
@@ -40,7 +48,10 @@ func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Ha
 	if err := srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error { return b.process(ctx, t, h) })); err != nil {
 		return fmt.Errorf("asynq: starting a worker: %w", err)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-b.closing:
+	}
 	srv.Shutdown() // stops taking tasks from every queue at once, then drains
 	return nil
 }
