@@ -184,6 +184,7 @@ func (b *backend) record(ctx context.Context, id, task string, env *envelope, at
 			status = string(driver.StatusCancelled)
 			queue, _, _ := strings.Cut(id, "/")
 			pipe.ZAdd(ctx, cancelledPrefix+queue, redis.Z{Score: float64(time.Now().UnixMilli()), Member: id})
+			pipe.Expire(ctx, cancelledPrefix+queue, Retention) // QueueStats trims the older entries
 		}
 		pipe.HSet(ctx, key, "done", attempt, "error", o.errText, "task", task, "status", status,
 			"enqueued_at", env.EnqueuedAt.UTC().Format(time.RFC3339Nano), "output", out, "has_output", out != nil)
