@@ -83,6 +83,13 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h driver.Handler) 
 		maxRetry-- // the reserve (see envelope.Flow)
 	}
 	bg := context.WithoutCancel(ctx)
+	if retried > 0 && b.cancelMarked(bg, id) {
+		// Cancelled while its last attempt's worker was gone (asynq's
+		// recoverer retries a task whose lease lapsed): it runs no more.
+		b.record(bg, id, t.Type(), &env, retried, time.Time{}, outcome{final: true, cancelled: true, errText: taskErr{errCancelled}.Error()})
+		b.cancelFlowOf(bg, &env)
+		return fmt.Errorf("%s: %w", taskErr{errCancelled}, asynq.SkipRetry)
+	}
 	attempt := ctx // asynq's: CancelProcessing cancels it
 	started := time.Now()
 	// asynq keeps timeouts in whole seconds; the exact one is in the
