@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,6 +15,7 @@ import (
 	"taskhost.dev/backends/driver"
 	"taskhost.dev/backends/internal/redisflow"
 	"taskhost.dev/backends/internal/redishub"
+	"taskhost.dev/backends/internal/redisschedule"
 	"taskhost.dev/backends/internal/redisunique"
 )
 
@@ -29,19 +31,30 @@ const Retention = 24 * time.Hour
 
 // The keys and channel this package adds beside asynq's.
 const (
-	doneChannel = "taskhost:done"       // the ids of finished tasks and workflows
-	timesPrefix = "taskhost:times:"     // hash per task QUEUE/ID: started_at, finished_at of the last attempt; once final, done (attempts), error, task, enqueued_at, output
-	claimPrefix = "taskhost:claim:"     // hash per held unique key (redisunique)
-	flowPrefix  = "taskhost:wf:"        // a workflow of the client's runner (redisflow)
-	flowTTL     = Retention + time.Hour // a workflow outlives its steps' records
+	doneChannel     = "taskhost:done"       // the ids of finished tasks and workflows
+	timesPrefix     = "taskhost:times:"     // hash per task QUEUE/ID: started_at, finished_at of the last attempt, progress, cancel (1 once Cancel asked); once final, done (attempts), status (cancelled or empty), error, task, enqueued_at, output
+	claimPrefix     = "taskhost:claim:"     // hash per held unique key (redisunique)
+	flowPrefix      = "taskhost:wf:"        // a workflow of the client's runner (redisflow)
+	flowTTL         = Retention + time.Hour // a workflow outlives its steps' records
+	cancelledPrefix = "taskhost:cancelled:" // sorted set per queue: the ids of its tasks cancelled within Retention, by time (ms)
+	schedulePrefix  = "taskhost:schedule:"  // the schedules the client's beat fires (redisschedule)
 )
 
 func init() { backends.Register(Engine, Open) }
 
 var (
-	_ driver.FlowStore = (*backend)(nil)
-	_ driver.Notifier  = (*backend)(nil)
-	_ driver.Pinger    = (*backend)(nil)
+	_ driver.FlowStore     = (*backend)(nil)
+	_ driver.FlowCanceler  = (*backend)(nil)
+	_ driver.Notifier      = (*backend)(nil)
+	_ driver.Pinger        = (*backend)(nil)
+	_ driver.Canceler      = (*backend)(nil)
+	_ driver.Batcher       = (*backend)(nil)
+	_ driver.ScheduleStore = (*backend)(nil)
+	_ driver.Lister        = (*backend)(nil)
+	_ driver.Retrier       = (*backend)(nil)
+	_ driver.Purger        = (*backend)(nil)
+	_ driver.QueueStatser  = (*backend)(nil)
+	_ driver.WorkerCounter = (*backend)(nil)
 )
 
 // liveStates are asynq's states of a task that is not done.
@@ -56,8 +69,16 @@ type backend struct {
 	logger *slog.Logger
 	hub    driver.Hub
 	unique redisunique.Keys
+	sched  redisschedule.Store // the schedules (driver.ScheduleStore, schedule.go)
 
 	checkInterval time.Duration // asynq.Config.TaskCheckInterval
+
+	// Close ends the Work calls still running (closing), and waits for
+	// them: an asynq server must stop before its Redis client is closed.
+	mu      sync.Mutex
+	closed  bool
+	closing chan struct{}
+	works   sync.WaitGroup
 }
 
 // Open connects to Redis; see the package documentation.
@@ -90,10 +111,11 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 	}
 	b := &backend{
 		rc: rc, client: asynq.NewClientFromRedisClient(rc), insp: asynq.NewInspectorFromRedisClient(rc),
-		logger: cfg.Logger, checkInterval: check,
+		logger: cfg.Logger, checkInterval: check, closing: make(chan struct{}),
 		unique: redisunique.Keys{Prefix: claimPrefix, StateField: "state", Live: liveStates},
 	}
 	b.Store = redisflow.Store{RC: rc, Prefix: flowPrefix, TTL: flowTTL, Announce: b.publish}
+	b.sched = redisschedule.Store{RC: rc, Prefix: schedulePrefix, Enqueue: b.enqueue}
 	b.hub = driver.Hub{Listen: b.listen, Poll: 100 * time.Millisecond}
 	return b, nil
 }
@@ -156,7 +178,16 @@ func (b *backend) listen(ctx context.Context, ready func()) {
 		func(m *redis.Message) string { return m.Payload })
 }
 
+// Close ends the driver's running Work calls (each drains as when its
+// context ends), then closes its Redis connections.
 func (b *backend) Close() error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.closing)
+	}
+	b.mu.Unlock()
+	b.works.Wait()
 	b.hub.Close() // before the client, or go-redis logs the broken connection
 	b.client.Close()
 	return b.rc.Close()

@@ -58,4 +58,20 @@
 // guarantee: no step is lost or enqueued twice; a step whose worker dies
 // after running it but before asynq records it runs again (at least
 // once), as any asynq task does.
+//
+// Cancel (cancel.go): a waiting task is archived with asynq's ArchiveTask
+// and recorded cancelled; a running one gets asynq's CancelProcessing, its
+// worker cancels the attempt's context (stopping the sandbox call),
+// records it cancelled and archives it: not retried. Cancelling a workflow
+// marks it cancelled in its hash (redisflow's CancelFlow) and cancels its
+// steps' tasks; a step cancelled on its own cancels its workflow.
+//
+// SubmitMany (batch.go) writes a batch in one Redis script, all or none,
+// each task as asynq's own enqueue writes it (asynq has no batch call).
+//
+// Schedules (schedule.go) are kept in Redis (backends/internal/
+// redisschedule) and fired by the client's beat in every worker, each tick
+// once per deployment. Inspection (inspect.go) is asynq's Inspector:
+// listings, RunTask, the DeleteAll calls, GetQueueInfo, Servers. A task's
+// progress (Task.Progress) is kept in its record, where Result reads it.
 package asynq

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"taskhost.dev/abi"
 	"taskhost.dev/backends/driver"
 )
 
@@ -78,6 +79,8 @@ func resultOf(id string, info *asynq.TaskInfo, times map[string]string) driver.T
 		r.Status = driver.StatusRunning
 		if times["done"] == strconv.Itoa(r.Attempts) { // the handler has returned; asynq is about to record it
 			switch {
+			case times["status"] == string(driver.StatusCancelled):
+				r.Status, r.Error = driver.StatusCancelled, driver.DecodeTaskError(times["error"])
 			case times["error"] != "":
 				r.Status, r.Error = driver.StatusFailed, driver.DecodeTaskError(times["error"])
 			case times["has_output"] == "1":
@@ -97,14 +100,31 @@ func resultOf(id string, info *asynq.TaskInfo, times map[string]string) driver.T
 	case asynq.TaskStateArchived:
 		r.Attempts++
 		r.Status = driver.StatusFailed
+		if times["cancel"] == "1" { // archived by Cancel, which records it next
+			r.Status, r.Error = driver.StatusCancelled, errCancelled
+		}
 	}
+	r.Progress = progressOf(times)
 	return r
+}
+
+// progressOf reads the progress a task's record holds (Task.Progress).
+func progressOf(rec map[string]string) *abi.Progress {
+	if rec["progress"] == "" {
+		return nil
+	}
+	var p abi.Progress
+	if json.Unmarshal([]byte(rec["progress"]), &p) != nil {
+		return nil
+	}
+	return &p
 }
 
 // recordedResult builds a finished task's result from its record alone,
 // when the record holds all of it.
 func recordedResult(id string, rec map[string]string) (driver.TaskResult, bool) {
-	if rec["done"] == "" || (rec["error"] == "" && rec["has_output"] != "1") {
+	cancelled := rec["status"] == string(driver.StatusCancelled)
+	if rec["done"] == "" || (rec["error"] == "" && rec["has_output"] != "1" && !cancelled) {
 		return driver.TaskResult{}, false
 	}
 	queue, _, _ := strings.Cut(id, "/")
@@ -113,11 +133,15 @@ func recordedResult(id string, rec map[string]string) (driver.TaskResult, bool) 
 	r.EnqueuedAt, _ = time.Parse(time.RFC3339Nano, rec["enqueued_at"])
 	r.StartedAt, _ = time.Parse(time.RFC3339Nano, rec["started_at"])
 	r.FinishedAt, _ = time.Parse(time.RFC3339Nano, rec["finished_at"])
-	if e := rec["error"]; e != "" {
-		r.Status, r.Error = driver.StatusFailed, driver.DecodeTaskError(e)
-	} else {
+	switch {
+	case cancelled:
+		r.Status, r.Error = driver.StatusCancelled, driver.DecodeTaskError(rec["error"])
+	case rec["error"] != "":
+		r.Status, r.Error = driver.StatusFailed, driver.DecodeTaskError(rec["error"])
+	default:
 		r.Output = driver.CompactJSON([]byte(rec["output"]))
 	}
+	r.Progress = progressOf(rec)
 	return r, true
 }
 

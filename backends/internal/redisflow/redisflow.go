@@ -4,7 +4,7 @@
 // way.
 //
 // A workflow is the hash PREFIX+ID: name, definition (the workflow's
-// JSON), status (running, succeeded, failed), created_at, finished_at,
+// JSON), status (running, succeeded, failed, cancelled), created_at, finished_at,
 // output or error (a driver.FailedStep's JSON), per stage the count of
 // its steps not yet done "pending:S", per
 // counted step its output "out:S:I", per submitted step its task id
@@ -15,6 +15,7 @@ package redisflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -142,6 +143,44 @@ func (s *Store) EndFlow(ctx context.Context, id string, output json.RawMessage, 
 		return err
 	}
 	return s.Announce(ctx, id)
+}
+
+// cancelFlow ends a running workflow as cancelled: KEYS its hash; ARGV
+// the time. It returns 1 when it did.
+var cancelFlow = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finished_at', ARGV[1])
+return 1
+`)
+
+// CancelFlow implements driver.FlowCanceler: a running workflow is marked
+// cancelled (StepDone then counts nothing and EndFlow ends nothing) and
+// its waiters are woken; it reports false, changing nothing, when the
+// workflow was not running (or is unknown). Cancelling its steps' tasks
+// is the caller's (the client's runner, with the driver's Canceler).
+func (s *Store) CancelFlow(ctx context.Context, id string) (bool, error) {
+	n, err := cancelFlow.Run(ctx, s.RC, []string{s.Key(id)}, nowText()).Int()
+	if err != nil {
+		return false, fmt.Errorf("cancelling workflow %s: %w", id, err)
+	}
+	if n == 0 {
+		return false, nil
+	}
+	return true, s.Announce(ctx, id)
+}
+
+// FlowStatus returns workflow id's status; ErrNotFound when unknown. A
+// driver reads it after recording a stage's task ids (SetTaskIDs), to
+// cancel the tasks of a stage enqueued while its workflow was cancelled.
+func (s *Store) FlowStatus(ctx context.Context, id string) (driver.Status, error) {
+	st, err := s.RC.HGet(ctx, s.Key(id), "status").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("workflow %s: %w", id, driver.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading workflow %s: %w", id, err)
+	}
+	return driver.Status(st), nil
 }
 
 // SetTaskIDs records the task ids of a stage's steps, in step order.

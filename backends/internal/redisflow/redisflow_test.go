@@ -141,3 +141,44 @@ func TestStoreErrors(t *testing.T) {
 		t.Errorf("StepDone on a key of the wrong type: %v, want Redis's WRONGTYPE", err)
 	}
 }
+
+func TestCancelFlow(t *testing.T) {
+	s, _, announced := store(t)
+	ctx := context.Background()
+	if err := s.CreateFlow(ctx, "wf", parallel); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.FlowStatus(ctx, "wf"); err != nil || st != driver.StatusRunning {
+		t.Fatalf("FlowStatus of a new workflow: %q, %v; want running", st, err)
+	}
+	if ok, err := s.CancelFlow(ctx, "wf"); !ok || err != nil {
+		t.Fatalf("CancelFlow of a running workflow: %v, %v; want true", ok, err)
+	}
+	if ok, err := s.CancelFlow(ctx, "wf"); ok || err != nil {
+		t.Errorf("CancelFlow again: %v, %v; want false (no longer running)", ok, err)
+	}
+	if len(*announced) != 1 || (*announced)[0] != "wf" {
+		t.Errorf("announced %v, want wf once", *announced)
+	}
+	// A step that finishes after the cancellation counts nothing, and the
+	// runner's EndFlow ends nothing.
+	if done, err := s.StepDone(ctx, driver.FlowRef{ID: "wf", Stage: 0, Index: 0}, json.RawMessage(`1`)); done != nil || err != nil {
+		t.Errorf("a step of a cancelled workflow: %+v, %v; want nothing", done, err)
+	}
+	if err := s.EndFlow(ctx, "wf", json.RawMessage(`1`), nil); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.ReadFlow(ctx, "wf")
+	if err != nil || rec.Status != driver.StatusCancelled || rec.FinishedAt.IsZero() || rec.Output != nil {
+		t.Errorf("ReadFlow of a cancelled workflow = %+v, %v; want cancelled, finished, no output", rec, err)
+	}
+	if st, err := s.FlowStatus(ctx, "wf"); err != nil || st != driver.StatusCancelled {
+		t.Errorf("FlowStatus of a cancelled workflow: %q, %v", st, err)
+	}
+	if ok, err := s.CancelFlow(ctx, "nope"); ok || err != nil {
+		t.Errorf("CancelFlow of an unknown workflow: %v, %v; want false", ok, err)
+	}
+	if _, err := s.FlowStatus(ctx, "nope"); !errors.Is(err, driver.ErrNotFound) {
+		t.Errorf("FlowStatus of an unknown workflow: %v, want ErrNotFound", err)
+	}
+}
