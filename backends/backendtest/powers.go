@@ -193,8 +193,11 @@ func testScheduleOncePerTick(t *testing.T, engine string, cfg backends.Config) {
 	h.order = make(chan string, 100)
 	e.work(h, backends.WorkerOptions{})
 	wctx, stopSecond := context.WithCancel(ctx)
-	defer stopSecond()
-	go second.Work(wctx, backends.WorkerOptions{Queues: []string{e.queue}}, h)
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- second.Work(wctx, backends.WorkerOptions{Queues: []string{e.queue}}, h) }()
+	// The second worker stops before its client closes (Cleanup runs
+	// after the test's defers).
+	defer func() { stopSecond(); <-secondDone }()
 	name := "bt_" + e.queue
 	input := fmt.Sprintf(`{"q":%q}`, name)
 	err = e.b.CreateSchedule(ctx, backends.Schedule{Name: name, Task: "bt_echo", Input: json.RawMessage(input), Every: time.Second})
