@@ -144,7 +144,7 @@ func (b *backend) EnqueueMany(ctx context.Context, jobs []*driver.Job) ([]string
 			}
 			claims = append(claims, claimed{j.UniqueKey, j.Queue + "/" + taskID})
 		}
-		payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: now.UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta})
+		payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: now.UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta, Backoff: j.Backoff.Custom()})
 		if err != nil {
 			return fail(i, err)
 		}

@@ -27,6 +27,9 @@ type envelope struct {
 	Flow *driver.FlowRef `json:"wf,omitempty"`
 	// Meta is the job's driver.Job.Meta (its trace context, for one).
 	Meta map[string]string `json:"meta,omitempty"`
+	// Backoff is the task's own wait between attempts; nil for the
+	// default (driver.RetryDelay).
+	Backoff *driver.Backoff `json:"backoff,omitempty"`
 }
 
 // taskKey is asynq's hash of a task (its internal base.TaskKey), whose
@@ -46,7 +49,7 @@ func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
 // task id, and enqueueing it again enqueues nothing; a job with a unique
 // key held by a live task returns that task's id.
 func (b *backend) enqueue(ctx context.Context, j *driver.Job) (string, error) {
-	payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: time.Now().UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta})
+	payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: time.Now().UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta, Backoff: j.Backoff.Custom()})
 	if err != nil {
 		return "", err
 	}

@@ -56,14 +56,24 @@ func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Ha
 	return nil
 }
 
-// retryDelay is asynq's wait before retry n+1: driver.RetryDelay, but
+// retryDelay is asynq's wait before retry n+1: the task's backoff
+// (driver.RetryDelay by default), but
 // parkCancelled for an attempt asynq cancelled (CancelProcessing), which
 // its worker settles at once (see process).
-func retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	if errors.Is(err, context.Canceled) {
 		return parkCancelled
 	}
-	return driver.RetryDelay(n)
+	var env struct {
+		Backoff *driver.Backoff `json:"backoff"`
+	}
+	d := driver.RetryDelay(n)
+	if json.Unmarshal(t.Payload(), &env) == nil && env.Backoff != nil {
+		d = env.Backoff.Delay(n) // the task's own (TaskSpec.Backoff)
+	}
+	// asynq keeps the retry's time in whole seconds, cut down: a second
+	// more, so that no retry runs early.
+	return d + time.Second
 }
 
 // process runs one task: it calls the handler, stores the output or the

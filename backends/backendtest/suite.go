@@ -111,6 +111,7 @@ func Run(t *testing.T, engine string, cfg backends.Config) {
 		{"RoundTrip", testRoundTrip},
 		{"TypedFailure", testTypedFailure},
 		{"RetryThenSuccess", testRetryThenSuccess},
+		{"RetryBackoff", testRetryBackoff},
 		{"Timeout", testTimeout},
 		{"QueueRouting", testQueueRouting},
 		{"DelayAndUniqueKey", testDelayAndUniqueKey},
@@ -189,6 +190,37 @@ func testRetryThenSuccess(t *testing.T, engine string, cfg backends.Config) {
 	r := e.wait(id, 60*time.Second)
 	if r.Status != backends.StatusSucceeded || r.Attempts != 2 || !jsontest.Equal(r.Output, `{"attempt":2}`) {
 		t.Fatalf("result %+v (output %s), want success on attempt 2", r, r.Output)
+	}
+}
+
+// testRetryBackoff: a task's own backoff (TaskSpec.Backoff, the
+// manifest's retry_* keys) sets the wait between its attempts: fixed 2 s,
+// where the default would wait 1 s, then 2 s (issue 18).
+func testRetryBackoff(t *testing.T, engine string, cfg backends.Config) {
+	e := newEnv(t, engine, cfg)
+	h := newHandler()
+	e.work(h, backends.WorkerOptions{})
+	id := e.submit("bt_backoff", `{}`)
+	r := e.wait(id, 60*time.Second)
+	if r.Status != backends.StatusSucceeded || r.Attempts != 3 {
+		t.Fatalf("result %+v, want success on attempt 3", r)
+	}
+	h.mu.Lock()
+	var times []time.Time
+	for _, ts := range h.attempts {
+		times = append(times, ts...)
+	}
+	h.mu.Unlock()
+	if len(times) != 3 {
+		t.Fatalf("%d attempts ran, want 3", len(times))
+	}
+	for i := 1; i < 3; i++ {
+		t.Logf("attempts %d and %d: %s apart", i, i+1, times[i].Sub(times[i-1]).Round(time.Millisecond))
+		// At least the fixed 2 s less a margin for engines that count in
+		// whole seconds; the default's first wait is 1 s.
+		if gap := times[i].Sub(times[i-1]); gap < 1700*time.Millisecond || gap > 8*time.Second {
+			t.Errorf("attempts %d and %d started %s apart, want about 2s (a fixed backoff of 2s)", i, i+1, gap.Round(time.Millisecond))
+		}
 	}
 }
 

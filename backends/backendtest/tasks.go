@@ -20,6 +20,8 @@ var suiteTasks = []backends.TaskSpec{
 	{Name: "bt_progress", MaxRetries: 0, Timeout: 30 * time.Second},
 	// bt_slow sleeps as bt_sleep does, with retries to spare.
 	{Name: "bt_slow", MaxRetries: 3, Timeout: 30 * time.Second},
+	// bt_backoff fails twice, then succeeds, its retries 2 s apart.
+	{Name: "bt_backoff", MaxRetries: 2, Backoff: backends.Backoff{Initial: 2 * time.Second, Fixed: true}},
 }
 
 // taskSpecs returns the suite's tasks on queue q.
@@ -44,6 +46,7 @@ type handler struct {
 	meta       chan map[string]string // receives the Meta of every bt_echo, if set
 	noProgress chan struct{}          // closed by bt_progress when the engine stores no progress
 	now        int                    // tasks running now
+	attempts   map[string][]time.Time // task id -> when each bt_backoff attempt started
 	max        int                    // the most tasks that ran at once
 }
 
@@ -97,6 +100,17 @@ func (h *handler) ProcessTask(ctx context.Context, t *backends.Task) (json.RawMe
 		return t.Input, nil
 	case "bt_fail":
 		return nil, &backends.TaskError{Kind: abi.KindFailed, Message: "failed on purpose", Retryable: false}
+	case "bt_backoff":
+		h.mu.Lock()
+		if h.attempts == nil {
+			h.attempts = map[string][]time.Time{}
+		}
+		h.attempts[t.ID] = append(h.attempts[t.ID], time.Now())
+		h.mu.Unlock()
+		if t.Attempt < 3 {
+			return nil, &backends.TaskError{Kind: abi.KindFailed, Message: fmt.Sprintf("attempt %d fails", t.Attempt), Retryable: true}
+		}
+		return json.RawMessage(fmt.Sprintf(`{"attempt":%d}`, t.Attempt)), nil
 	case "bt_flaky":
 		if t.Attempt < 2 {
 			return nil, &backends.TaskError{Kind: abi.KindFailed, Message: fmt.Sprintf("attempt %d fails", t.Attempt), Retryable: true}

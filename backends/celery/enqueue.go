@@ -85,6 +85,7 @@ func (b *backend) message(j *driver.Job) (outgoing, error) {
 	limit := j.Timeout.Seconds()
 	h := headers{Task: j.Task, ID: j.ID, EnqueuedAt: nowText(), MaxRetries: &retries, Unique: j.UniqueKey, Workflow: j.Flow}
 	h.setMeta(j.Meta)
+	h.Backoff = j.Backoff.Custom()
 	h.TimeLimit[0] = &limit
 	if !j.RunAt.IsZero() && j.RunAt.After(time.Now()) {
 		eta := j.RunAt.UTC().Format(isoTime)

@@ -20,12 +20,17 @@ import (
 var recState = map[string]driver.Status{stateSuccess: driver.StatusSucceeded, stateFailure: driver.StatusFailed,
 	stateRetry: driver.StatusRetrying, stateRevoked: driver.StatusCancelled}
 
-// retry sends the task again after driver.RetryDelay of the retries done
+// retry sends the task again after the task's backoff (driver.RetryDelay
+// by default) of the retries done
 // so far, with its retries one more when counted, stores the RETRY state
 // and acknowledges the attempt: one transaction.
 func (w *worker) retry(bg context.Context, d *delivery, bd body, te *driver.TaskError, counted bool) {
 	h := d.env.Headers
-	eta := time.Now().Add(driver.RetryDelay(h.Retries)).UTC().Format(isoTime)
+	delay := driver.RetryDelay(h.Retries)
+	if h.Backoff != nil {
+		delay = h.Backoff.Delay(h.Retries)
+	}
+	eta := time.Now().Add(delay).UTC().Format(isoTime)
 	if counted {
 		h.Retries++
 	}

@@ -90,8 +90,11 @@ type headers struct {
 	IgnoreResult bool        `json:"ignore_result"`
 	Redelivered  bool        `json:"redelivered,omitempty"`
 	// MaxRetries are the task's retries, as the client resolved them.
-	MaxRetries *int   `json:"taskhost_max_retries,omitempty"`
-	EnqueuedAt string `json:"taskhost_enqueued_at,omitempty"`
+	MaxRetries *int `json:"taskhost_max_retries,omitempty"`
+	// Backoff is the task's own wait between attempts (the countdown of
+	// each retry); nil for the default, driver.RetryDelay.
+	Backoff    *driver.Backoff `json:"taskhost_backoff,omitempty"`
+	EnqueuedAt string          `json:"taskhost_enqueued_at,omitempty"`
 	// Unique is the task's unique key, freed when the task is done.
 	Unique string `json:"taskhost_unique,omitempty"`
 	// Workflow is the workflow step the task runs.

@@ -73,6 +73,15 @@ func (b Backoff) WithDefaults() Backoff {
 	return b
 }
 
+// Custom returns b, or nil when it is the defaults: what a driver carries
+// with a job whose task sets its own backoff.
+func (b Backoff) Custom() *Backoff {
+	if b.WithDefaults() == (Backoff{}).WithDefaults() {
+		return nil
+	}
+	return &b
+}
+
 // Delay is the wait before retry n+1 (n counts the retries done so far).
 func (b Backoff) Delay(n int) time.Duration {
 	b = b.WithDefaults()
