@@ -136,9 +136,9 @@ func (w *worker) run(bg, actx context.Context, at *attempt, d *delivery) {
 		maxRetries = *h.MaxRetries
 	}
 	queue := queueOfList(d.list)
-	attempt := h.Retries + 1
 	at.running.Store(true)
-	if !w.start(bg, d, queue, attempt) {
+	attempt := w.start(bg, d, queue, h.Retries+1)
+	if attempt == 0 {
 		return
 	}
 	if b.trackStarted && !h.IgnoreResult {
@@ -190,8 +190,9 @@ func (w *worker) run(bg, actx context.Context, at *attempt, d *delivery) {
 }
 
 // start records an attempt's start, or discards its delivery if its task
-// id is revoked (startScript); it reports whether the attempt may run.
-func (w *worker) start(bg context.Context, d *delivery, queue string, attempt int) bool {
+// id is revoked (startScript); it returns the attempt's number, 0 when it
+// may not run.
+func (w *worker) start(bg context.Context, d *delivery, queue string, attempt int) int {
 	b := w.b
 	h := &d.env.Headers
 	now := time.Now()
@@ -214,17 +215,17 @@ func (w *worker) start(bg context.Context, d *delivery, queue string, attempt in
 		int(b.expires.Seconds()), strconv.FormatInt(int64(score(at)), 10), d.tag, d.raw, h.ID, string(exc), isoUTC(now), unique).Int()
 	if err != nil {
 		b.logger.Warn("celery: recording a task's start failed", "task", h.ID, "err", err)
-		return true
+		return attempt
 	}
-	if ok == 1 {
-		return true
+	if ok > 0 {
+		return ok
 	}
 	b.logger.Info("celery: discarding a revoked task", "task", h.ID, "name", h.Task)
 	if b.results != b.broker && !h.IgnoreResult {
 		b.storeMeta(bg, b.results, h, queue, stateRevoked, exc)
 	}
 	w.forget(d.tag)
-	return false
+	return 0
 }
 
 // revoked reports whether task id is kept revoked.

@@ -125,8 +125,10 @@ return 1
 // then the result's key when results are on the broker and stored; ARGV
 // enqueued_at, task, queue, now, attempt, the expiry (s), the index score,
 // the delivery tag, the message, the id, the revoked exception,
-// date_done, "1" when the task holds a unique key. It returns 1 when the
-// attempt may run, 0 when it was discarded (record cancelled with its
+// date_done, "1" when the task holds a unique key. It returns the
+// attempt's number when it may run (one more than the last one started:
+// a message redelivered after its worker died counts its new attempt,
+// though its retries are as they were), 0 when it was discarded (record cancelled with its
 // message kept for Retry, REVOKED stored, unique key freed, acknowledged).
 var startScript = redis.NewScript(`
 redis.call('HSETNX', KEYS[1], 'enqueued_at', ARGV[1])
@@ -135,9 +137,12 @@ redis.call('ZADD', KEYS[3], 'NX', ARGV[7], ARGV[10])
 redis.call('ZADD', KEYS[4], 'NX', ARGV[7], ARGV[10])
 redis.call('SADD', KEYS[5], ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 0 then
-	redis.call('HSET', KEYS[1], 'task', ARGV[2], 'queue', ARGV[3], 'started_at', ARGV[4], 'attempt', ARGV[5], 'state', 'running')
+	local attempt = tonumber(ARGV[5])
+	local prev = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') or 0
+	if prev + 1 > attempt then attempt = prev + 1 end
+	redis.call('HSET', KEYS[1], 'task', ARGV[2], 'queue', ARGV[3], 'started_at', ARGV[4], 'attempt', attempt, 'state', 'running')
 	redis.call('HDEL', KEYS[1], 'finished_at')
-	return 1
+	return attempt
 end
 redis.call('HSET', KEYS[1], 'task', ARGV[2], 'queue', ARGV[3], 'state', 'cancelled', 'finished_at', ARGV[4], 'message', ARGV[9])
 redis.call('ZREM', KEYS[7], ARGV[8])
