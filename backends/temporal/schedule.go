@@ -155,8 +155,8 @@ func (b *backend) Schedules(ctx context.Context) ([]driver.ScheduleInfo, error) 
 		if err != nil {
 			return nil, fmt.Errorf("temporal: listing schedules: %w", err)
 		}
-		if e.WorkflowType.Name != taskWorkflow {
-			continue
+		if n := e.WorkflowType.Name; n != "" && n != taskWorkflow {
+			continue // another's schedule (describeSchedule refuses the rest)
 		}
 		d, err := b.describeSchedule(ctx, sc.GetHandle(ctx, e.ID))
 		if errors.Is(err, driver.ErrNotFound) {
