@@ -25,21 +25,6 @@ const bulkChunk = 200
 // bulkConcurrency bounds the jobs submitted on their own at once.
 const bulkConcurrency = 16
 
-// legacy returns the SDK's v0 client, for its bulk trigger and the REST
-// calls the v1 client does not wrap, made on first use with the driver's
-// client options.
-func (b *backend) legacy() (v0.Client, error) {
-	b.legacyOnce.Do(func() {
-		c, err := v0.New(b.opts...)
-		if err != nil {
-			b.legacyErr = fmt.Errorf("hatchet: connecting the SDK's v0 client: %w", err)
-			return
-		}
-		b.legacyC = c
-	})
-	return b.legacyC, b.legacyErr
-}
-
 // EnqueueMany implements driver.Batcher.
 func (b *backend) EnqueueMany(ctx context.Context, jobs []*driver.Job) ([]string, error) {
 	ids := make([]string, len(jobs))

@@ -104,7 +104,7 @@ func (b *backend) cancelRun(ctx context.Context, what, id, run string) error {
 // run: it deletes the schedule and leaves the task's tombstone.
 func (b *backend) cancelDelayed(ctx context.Context, id string, sched *rest.ScheduledWorkflows) error {
 	token := strings.TrimPrefix(id, schedPrefix)
-	if err := b.c.Schedules().Delete(ctx, sched.Metadata.Id); err != nil {
+	if err := b.restDelete(ctx, "schedule", sched.Metadata.Id); err != nil {
 		// Its time may have come meanwhile: cancel the run it became.
 		if run, _, rerr := b.knownRun(ctx, id); rerr == nil && run != "" {
 			return b.cancelRun(ctx, "task", id, run)

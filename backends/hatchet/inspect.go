@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hatchet-dev/hatchet/pkg/client/rest"
 
+	"taskhost.dev/abi"
 	"taskhost.dev/backends/driver"
 )
 
@@ -91,11 +92,16 @@ type listCursor struct {
 // summaryResult is a task's result from its row in the runs API; false
 // for a run that is not a task's (a workflow's DAG).
 func summaryResult(row rest.V1TaskSummary) (driver.TaskResult, bool) {
-	var env envelope
+	// The row's input is the engine's wrapping of the run's: {"input":
+	// ENVELOPE, "parents": ..., ...}.
+	var wrapped struct {
+		Input envelope `json:"input"`
+	}
 	raw, _ := json.Marshal(row.Input)
-	if json.Unmarshal(raw, &env) != nil || env.Task == "" {
+	if json.Unmarshal(raw, &wrapped) != nil || wrapped.Input.Task == "" {
 		return driver.TaskResult{}, false
 	}
+	env := wrapped.Input
 	r := driver.TaskResult{ID: row.WorkflowRunExternalId.String(), Task: env.Task, Queue: env.Queue, Engine: Engine,
 		Status: statusOf(row.Status, &row), EnqueuedAt: env.EnqueuedAt}
 	if r.EnqueuedAt.IsZero() {
@@ -116,17 +122,25 @@ func summaryResult(row rest.V1TaskSummary) (driver.TaskResult, bool) {
 	if row.Status != rest.V1TaskStatusQUEUED || r.Attempts > 0 {
 		r.Attempts++
 	}
+	var info attemptInfo // the worker's record, as Result reads it
 	switch r.Status {
 	case driver.StatusSucceeded:
 		var o output
 		raw, _ := json.Marshal(row.Output)
 		if json.Unmarshal(raw, &o) == nil {
-			r.Output = driver.CompactJSON(o.Output)
+			r.Output, info = driver.CompactJSON(o.Output), o.attemptInfo
 		}
 	case driver.StatusFailed, driver.StatusCancelled:
 		if row.ErrorMessage != nil && *row.ErrorMessage != "" {
-			r.Error, _ = decodeError(*row.ErrorMessage)
+			r.Error, info = decodeError(*row.ErrorMessage)
+		} else if r.Status == driver.StatusFailed {
+			r.Error = &driver.TaskError{Kind: abi.KindFailed, Message: "the run failed without an error message", Retryable: true}
+		} else {
+			r.Error = &driver.TaskError{Kind: abi.KindCancelled, Message: "the run was cancelled"}
 		}
+	}
+	if info.Attempt > 0 {
+		r.Attempts, r.StartedAt, r.FinishedAt = info.Attempt, info.StartedAt, info.FinishedAt
 	}
 	return r, true
 }
@@ -142,7 +156,8 @@ func (b *backend) List(ctx context.Context, f driver.ListFilter) (driver.ListPag
 			return driver.ListPage{}, fmt.Errorf("hatchet: list cursor %q is not one a listing gave (pass a page's next as it was)", f.Cursor)
 		}
 	}
-	p := rest.V1WorkflowRunListParams{Since: f.Since, OnlyTasks: true}
+	yes := true
+	p := rest.V1WorkflowRunListParams{Since: f.Since, OnlyTasks: true, IncludePayloads: &yes}
 	if p.Since.IsZero() {
 		p.Since = time.Now().Add(-listWindow)
 	}
@@ -256,6 +271,7 @@ func (b *backend) Purge(ctx context.Context, queue string) (int, error) {
 	n := 0
 	if res.Ids != nil {
 		n = len(*res.Ids)
+		b.settle(ctx, *res.Ids)
 	}
 	for _, wf := range wfs {
 		limit := int64(1000)
@@ -270,13 +286,36 @@ func (b *backend) Purge(ctx context.Context, queue string) (int, error) {
 			if sw.WorkflowRunId != nil {
 				continue // it ran
 			}
-			if err := b.c.Schedules().Delete(ctx, sw.Metadata.Id); err != nil {
+			if err := b.restDelete(ctx, "schedule", sw.Metadata.Id); err != nil {
 				return n, fmt.Errorf("hatchet: purging queue %s: deleting a delayed task: %w", queue, err)
 			}
 			n++
 		}
 	}
 	return n, nil
+}
+
+// settleWithin bounds the wait for the engine to carry out a bulk
+// cancellation, which it does a moment after accepting it.
+const settleWithin = 10 * time.Second
+
+// settle waits, up to settleWithin, until the runs are done (a purge
+// returns once its runs read as cancelled).
+func (b *backend) settle(ctx context.Context, runs []uuid.UUID) {
+	ctx, cancel := context.WithTimeout(ctx, settleWithin)
+	defer cancel()
+	for _, u := range runs {
+		for {
+			d, err := b.details(ctx, u.String())
+			if err != nil || d.Done {
+				break
+			}
+			if _, err := driver.Pause(ctx, 20*time.Millisecond, nil); err != nil {
+				b.logger.Warn("hatchet: a purge's cancellations are still being carried out", "within", settleWithin)
+				return
+			}
+		}
+	}
 }
 
 // QueueStats implements driver.QueueStatser for the queues of the

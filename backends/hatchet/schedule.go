@@ -88,7 +88,7 @@ func (b *backend) PutSchedule(ctx context.Context, s driver.Schedule, j *driver.
 		return err
 	}
 	for _, c := range old {
-		if err := b.c.Crons().Delete(ctx, c.Metadata.Id); err != nil {
+		if err := b.restDelete(ctx, "cron", c.Metadata.Id); err != nil {
 			return fmt.Errorf("hatchet: replacing schedule %q (deleting its cron trigger): %w", s.Name, err)
 		}
 	}
@@ -139,7 +139,7 @@ func (b *backend) DeleteSchedule(ctx context.Context, name string) error {
 		return fmt.Errorf("hatchet: schedule %q: %w", name, driver.ErrNotFound)
 	}
 	for _, c := range list {
-		if err := b.c.Crons().Delete(ctx, c.Metadata.Id); err != nil {
+		if err := b.restDelete(ctx, "cron", c.Metadata.Id); err != nil {
 			return fmt.Errorf("hatchet: deleting schedule %q: %w", name, err)
 		}
 	}
