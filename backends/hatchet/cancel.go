@@ -103,7 +103,6 @@ func (b *backend) cancelRun(ctx context.Context, what, id, run string) error {
 // cancelDelayed cancels a delayed task whose schedule has not started a
 // run: it deletes the schedule and leaves the task's tombstone.
 func (b *backend) cancelDelayed(ctx context.Context, id string, sched *rest.ScheduledWorkflows) error {
-	token := strings.TrimPrefix(id, schedPrefix)
 	if err := b.restDelete(ctx, "schedule", sched.Metadata.Id); err != nil {
 		// Its time may have come meanwhile: cancel the run it became.
 		if run, _, rerr := b.knownRun(ctx, id); rerr == nil && run != "" {
@@ -111,6 +110,13 @@ func (b *backend) cancelDelayed(ctx context.Context, id string, sched *rest.Sche
 		}
 		return fmt.Errorf("hatchet: cancelling delayed task %s (deleting its schedule): %w", id, err)
 	}
+	return b.tombstone(ctx, id, sched)
+}
+
+// tombstone leaves the cancelled run that records the cancellation of the
+// delayed task id, whose schedule is sched.
+func (b *backend) tombstone(ctx context.Context, id string, sched *rest.ScheduledWorkflows) error {
+	token := strings.TrimPrefix(id, schedPrefix)
 	var env envelope
 	if sched.Input != nil {
 		raw, _ := json.Marshal(*sched.Input)
@@ -141,8 +147,11 @@ func (b *backend) cancelDelayed(ctx context.Context, id string, sched *rest.Sche
 // (it has a tombstone), for a worker about to run its run.
 func (b *backend) tombstoned(ctx context.Context, token string) (bool, error) {
 	wf, err := b.c.Workflows().GetId(ctx, tombstoneWorkflow)
-	if err != nil {
+	if err != nil && strings.Contains(err.Error(), "not found") {
 		return false, nil // no tombstone was ever made
+	}
+	if err != nil {
+		return false, err
 	}
 	limit := int64(1)
 	runs, err := b.c.Runs().List(ctx, rest.V1WorkflowRunListParams{Since: time.Now().Add(-30 * 24 * time.Hour), Limit: &limit,
@@ -154,11 +163,19 @@ func (b *backend) tombstoned(ctx context.Context, token string) (bool, error) {
 }
 
 // cancelSelf cancels the run hctx runs, whose delayed task was cancelled,
-// and returns the attempt's error.
+// and returns the attempt's error once the engine has cancelled the run
+// (it then cancels hctx, as for any cancelled run): an attempt that ended
+// first would leave the run failed.
 func (b *backend) cancelSelf(hctx hatchet.Context) error {
 	u, _ := uuid.Parse(hctx.WorkflowRunId())
 	if _, err := b.c.Runs().Cancel(hctx, rest.V1CancelTaskRequest{ExternalIds: &[]uuid.UUID{u}}); err != nil {
 		b.logger.Warn("hatchet: cancelling the run of a cancelled delayed task", "run", hctx.WorkflowRunId(), "err", err)
+	} else {
+		select {
+		case <-hctx.Done():
+		case <-time.After(knownWithin):
+			b.logger.Warn("hatchet: the engine did not cancel the run of a cancelled delayed task", "run", hctx.WorkflowRunId(), "within", knownWithin)
+		}
 	}
 	return failure(&driver.TaskError{Kind: abi.KindCancelled, Message: "the delayed task was cancelled before its time"}, attemptInfo{Attempt: hctx.RetryCount() + 1}, true)
 }
