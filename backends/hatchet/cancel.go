@@ -28,7 +28,9 @@ import (
 // cancelled. The engine's ticker loads the schedules due in the next few
 // seconds ahead of time and may still start one deleted since: a worker
 // looks for a tombstone before it runs a delayed task's run, and cancels
-// that run instead of running it.
+// that run instead of running it. (The runs API lists a run a moment
+// after it is made: a delayed task cancelled in that moment before its
+// time may still run.)
 
 // tombstoneWorkflow is the workflow of the tombstones of cancelled
 // delayed tasks; no worker serves it.
