@@ -26,7 +26,7 @@
 // doubling later than driver.RetryDelay's (2 s, 4 s, ... up to 10 min).
 //
 // The run's input is an envelope {"input", "key", "task", "queue",
-// "enqueued_at"}, its output {"output", "attempt", "started_at",
+// "enqueued_at"} (its idempotency key is the key, with a cron tick's time), its output {"output", "attempt", "started_at",
 // "finished_at"} (Hatchet keeps outputs as objects); a failed attempt's
 // error message is the task error's JSON with the attempt. A plugin's
 // non-retryable error, or an attempt beyond the job's retries,
@@ -102,4 +102,24 @@
 // engine has recorded their outcomes. A worker killed outright leaves its
 // tasks to Hatchet: they time out (their execution timeout) or are
 // reassigned once the worker misses heartbeats for 30 s, and are retried.
+//
+// # Powers
+//
+// Cancel and CancelWorkflow are Hatchet run cancellation (the runs API's
+// Cancel): a queued run never starts, a running one's context is cancelled
+// in its worker, and the run ends cancelled, not retried; a delayed task's
+// schedule is deleted and a tombstone run records the cancellation (see
+// cancel.go). SubmitMany sends a batch's plain jobs through the engine's
+// bulk trigger, 200 runs a call (batch.go). Schedules are cron triggers,
+// an interval being a cron expression with seconds where it divides a
+// minute, an hour or a day, unsupported otherwise (schedule.go); each
+// tick's idempotency key carries the tick's time. Inspection (inspect.go)
+// lists the task workflows' runs (a run the runs API still shows queued or
+// running is read again over gRPC), retries with the runs API's Replay
+// (the same run id), purges by cancelling the queue's queued runs in one
+// call (Hatchet deletes no runs) and deleting its delayed tasks'
+// schedules, counts a registered queue's runs with the status metrics, and
+// counts the active workers that registered one of the queue's workflows.
+// A task's progress is a log line of its run ("taskhost.progress" and the
+// JSON), which Result reads back from the run's logs while it runs.
 package hatchet

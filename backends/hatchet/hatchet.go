@@ -38,6 +38,11 @@ type backend struct {
 	tasks  driver.Registry
 	recent recent // ids handed out here, for the engine's record lag
 
+	opts       []v0.ClientOpt // the client's options, for the v0 client
+	legacyOnce sync.Once
+	legacyC    v0.Client // see legacy
+	legacyErr  error
+
 	mu       sync.Mutex
 	declared map[string]bool            // task workflows and DAGs this process put to the engine
 	flows    map[string]driver.Workflow // workflows declared with DeclareWorkflows, by name
@@ -69,7 +74,7 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hatchet: connecting to the engine: %w (check HATCHET_CLIENT_HOST_PORT and HATCHET_CLIENT_TOKEN)", err)
 	}
-	return &backend{c: c, logger: cfg.Logger, tasks: cfg.Tasks, declared: map[string]bool{}, flows: map[string]driver.Workflow{}, workers: map[*worker]bool{}}, nil
+	return &backend{c: c, opts: opts, logger: cfg.Logger, tasks: cfg.Tasks, declared: map[string]bool{}, flows: map[string]driver.Workflow{}, workers: map[*worker]bool{}}, nil
 }
 
 // Engine implements driver.Driver.

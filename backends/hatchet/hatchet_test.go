@@ -12,7 +12,7 @@ import (
 
 	"taskhost.dev/backends"
 	"taskhost.dev/backends/backendtest"
-	_ "taskhost.dev/backends/hatchet"
+	"taskhost.dev/backends/hatchet"
 	"taskhost.dev/internal/testengines"
 )
 
@@ -225,5 +225,47 @@ func TestTasksChangedHonoursCtx(t *testing.T) {
 	// Generous again; the old registration's wait was up to 30 s.
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("the worker took %s to stop", took)
+	}
+}
+
+// TestCancelledDelayedTaskFiredLate: the engine's ticker loads the
+// schedules due in the next seconds ahead of time, and may start one that
+// Cancel deleted since. The worker then finds the task's tombstone and
+// cancels the run instead of running the task.
+func TestCancelledDelayedTaskFiredLate(t *testing.T) {
+	ctx := context.Background()
+	b, q := open(t, "fired_late", backends.TaskSpec{Name: "fired_late"})
+	var mu sync.Mutex
+	ran := map[string]int{}
+	work(t, b, q, func(ctx context.Context, t *backends.Task) (json.RawMessage, error) {
+		mu.Lock()
+		ran[string(t.Input)]++
+		mu.Unlock()
+		return t.Input, nil
+	})
+	id, err := b.Submit(ctx, "fired_late", json.RawMessage(`{"n":"cancelled"}`), backends.Delay(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := hatchet.Tombstone(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	// Past the cancelled task's time, with the worker serving its queue.
+	probe, err := b.Submit(ctx, "fired_late", json.RawMessage(`{"n":"probe"}`), backends.Delay(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if r, err := b.Wait(wctx, probe); err != nil || r.Status != backends.StatusSucceeded {
+		t.Fatalf("the probe: %+v, %v", r, err)
+	}
+	if r, err := b.Wait(wctx, id); err != nil || r.Status != backends.StatusCancelled {
+		t.Errorf("a cancelled delayed task whose schedule fired: %+v, %v; want cancelled", r, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := ran[`{"n":"cancelled"}`]; n != 0 {
+		t.Errorf("a cancelled delayed task whose schedule fired ran %d times, want never", n)
 	}
 }

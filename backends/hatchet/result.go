@@ -149,7 +149,36 @@ func (b *backend) resultOf(ctx context.Context, id, run string, d *v0.RunDetails
 			}
 		}
 	}
+	if r.Status == driver.StatusRunning && t != nil {
+		r.Progress = b.progress(ctx, t.ExternalId)
+	}
 	return r, nil
+}
+
+// progressPrefix starts the log line of a task's progress: Hatchet keeps
+// a task's log lines, and the last such line is its progress.
+const progressPrefix = "taskhost.progress "
+
+// progressLook is how many of a task's last log lines are looked through
+// for its progress.
+const progressLook = 100
+
+// progress reads a running task's last progress from its log lines.
+func (b *backend) progress(ctx context.Context, task uuid.UUID) *abi.Progress {
+	limit, desc := int64(progressLook), rest.V1LogLineOrderByDirectionDESC
+	l, err := b.c.Logs().List(ctx, task, &rest.V1LogLineListParams{Limit: &limit, OrderByDirection: &desc})
+	if err != nil || l.Rows == nil {
+		return nil
+	}
+	for _, line := range *l.Rows {
+		if rest, ok := strings.CutPrefix(line.Message, progressPrefix); ok {
+			var p abi.Progress
+			if json.Unmarshal([]byte(rest), &p) == nil {
+				return &p
+			}
+		}
+	}
+	return nil
 }
 
 // decodeError reads a run's error message (an attemptError), which the

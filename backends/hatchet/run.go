@@ -37,6 +37,14 @@ func (w *worker) taskFn(spec driver.TaskSpec) func(hctx hatchet.Context, in enve
 			}
 			timeout = own
 		}
+		if token := hctx.AdditionalMetadata()[delayedMeta]; token != "" {
+			// A delayed task cancelled just before its time (see Cancel).
+			if dead, err := w.b.tombstoned(hctx, token); err != nil {
+				return output{}, failure(fmt.Errorf("looking for the delayed task's tombstone: %w", err), attemptInfo{Attempt: hctx.RetryCount() + 1}, false)
+			} else if dead {
+				return output{}, w.b.cancelSelf(hctx)
+			}
+		}
 		return w.run(hctx, t, hctx.WorkflowRunId(), timeout, own)
 	}
 }
@@ -91,6 +99,11 @@ func (w *worker) run(hctx hatchet.Context, t *driver.Task, run string, timeout, 
 	}
 	defer release()
 	t.Heartbeat = w.heartbeat(hctx, timeout)
+	t.Progress = func(p abi.Progress) {
+		line, _ := json.Marshal(p)
+		hctx.Log(progressPrefix + string(line))
+		t.Heartbeat()
+	}
 	info := attemptInfo{Attempt: t.Attempt, StartedAt: time.Now().UTC()}
 	out, err := w.h.ProcessTask(ctx, t)
 	info.FinishedAt = time.Now().UTC()

@@ -40,6 +40,16 @@ func retryOptions(retries int) []hatchet.TaskOption {
 	}
 }
 
+// idempotencyKey is the CEL expression of a task run's idempotency key:
+// the envelope's key, and for the tick of a cron trigger (see
+// PutSchedule) the tick's time, so that each tick of a schedule is a run
+// of its own (and a tick fired twice is one).
+const idempotencyKey = `input.key + ("` + cronTickMeta + `" in additional_metadata ? "@" + string(additional_metadata["` + cronTickMeta + `"]) : "")`
+
+// cronTickMeta is the metadata key in which Hatchet gives a cron tick's
+// run its scheduled time.
+const cronTickMeta = "hatchet__cron_scheduled_at"
+
 // taskWorkflow is the Hatchet workflow of a task on a queue, with the
 // task's registered retries and timeout; fn runs it (nil on a client).
 func (b *backend) taskWorkflow(spec driver.TaskSpec, queue string, fn func(ctx hatchet.Context, in envelope) (output, error)) *hatchet.StandaloneTask {
@@ -53,7 +63,7 @@ func (b *backend) taskWorkflow(spec driver.TaskSpec, queue string, fn func(ctx h
 		opts = append(opts, o)
 	}
 	opts = append(opts,
-		hatchet.WithWorkflowIdempotency(hatchet.IdempotencyConfig{Expression: "input.key", TTL: 24 * time.Hour, Method: hatchet.IdempotencyMethodStatus}),
+		hatchet.WithWorkflowIdempotency(hatchet.IdempotencyConfig{Expression: idempotencyKey, TTL: 24 * time.Hour, Method: hatchet.IdempotencyMethodStatus}),
 		hatchet.WithWorkflowDescription(fmt.Sprintf("taskhost task %s on queue %s", spec.Name, queue)),
 		hatchet.WithExecutionTimeout(spec.Timeout))
 	return b.c.NewStandaloneTask(workflowName(spec.Name, queue), fn, opts...)
@@ -85,27 +95,9 @@ func (b *backend) putOnce(key, name string, build func() (hatchet.WorkflowBase, 
 // Enqueue implements driver.Driver: a run of the task's workflow on the
 // job's queue, or, for a job with a later RunAt, a scheduled run.
 func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
-	spec, err := b.tasks.Spec(j.Task)
+	name, env, err := b.prepare(j)
 	if err != nil {
 		return "", err
-	}
-	env := envelope{Input: j.Input, Key: j.UniqueKey, Task: j.Task, Queue: j.Queue, EnqueuedAt: time.Now().UTC(), Meta: j.Meta}
-	if env.Key == "" {
-		env.Key = uuid.NewString()
-	}
-	if j.MaxRetries != spec.MaxRetries {
-		if j.MaxRetries > spec.MaxRetries {
-			return "", &driver.UnsupportedError{Engine: Engine, What: fmt.Sprintf("MaxRetries(%d) above task %s's registered %d", j.MaxRetries, spec.Name, spec.MaxRetries),
-				Hint: "Hatchet fixes a task's retries when its workflow is registered; raise max_retries in the manifest"}
-		}
-		env.MaxRetries = &j.MaxRetries
-	}
-	if j.Timeout != spec.Timeout {
-		env.TimeoutMS = j.Timeout.Milliseconds()
-	}
-	name := workflowName(spec.Name, j.Queue)
-	if err := b.putOnce(name, name, func() (hatchet.WorkflowBase, error) { return b.taskWorkflow(spec, j.Queue, nil), nil }); err != nil {
-		return "", fmt.Errorf("hatchet: submit %q: %w", j.Task, err)
 	}
 	if !j.RunAt.IsZero() && time.Until(j.RunAt) > 0 {
 		return b.schedule(ctx, name, j, env)
@@ -127,6 +119,34 @@ func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
 	}
 	b.recent.note(ref.RunId, nil)
 	return ref.RunId, nil
+}
+
+// prepare makes a job's run: the name of the task's workflow on the job's
+// queue (put to the engine once), and the run's input.
+func (b *backend) prepare(j *driver.Job) (string, envelope, error) {
+	spec, err := b.tasks.Spec(j.Task)
+	if err != nil {
+		return "", envelope{}, err
+	}
+	env := envelope{Input: j.Input, Key: j.UniqueKey, Task: j.Task, Queue: j.Queue, EnqueuedAt: time.Now().UTC(), Meta: j.Meta}
+	if env.Key == "" {
+		env.Key = uuid.NewString()
+	}
+	if j.MaxRetries != spec.MaxRetries {
+		if j.MaxRetries > spec.MaxRetries {
+			return "", env, &driver.UnsupportedError{Engine: Engine, What: fmt.Sprintf("MaxRetries(%d) above task %s's registered %d", j.MaxRetries, spec.Name, spec.MaxRetries),
+				Hint: "Hatchet fixes a task's retries when its workflow is registered; raise max_retries in the manifest"}
+		}
+		env.MaxRetries = &j.MaxRetries
+	}
+	if j.Timeout != spec.Timeout {
+		env.TimeoutMS = j.Timeout.Milliseconds()
+	}
+	name := workflowName(spec.Name, j.Queue)
+	if err := b.putOnce(name, name, func() (hatchet.WorkflowBase, error) { return b.taskWorkflow(spec, j.Queue, nil), nil }); err != nil {
+		return "", env, fmt.Errorf("hatchet: submit %q: %w", j.Task, err)
+	}
+	return name, env, nil
 }
 
 // schedule submits a delayed task as a Hatchet scheduled run; its id is a

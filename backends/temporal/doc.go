@@ -14,9 +14,15 @@
 // applies (driver.RetryInitialDelay, RetryBackoffFactor, RetryMaxDelay as
 // the policy's initial interval, coefficient and maximum interval) and a
 // heartbeat timeout of at most 10 s. The worker heartbeats for a running
-// task on its own, a third of that often, and whenever the handler does,
-// so a dead worker's task is retried elsewhere within the heartbeat
-// timeout, not the task's timeout. A non-retryable error becomes a
+// task on its own every 50 ms (the SDK's heartbeat throttle is set to
+// that), so a dead worker's task is retried elsewhere within the heartbeat
+// timeout, not the task's timeout, and a cancellation, which Temporal
+// tells an activity only in the answer to a heartbeat, stops the attempt
+// within the 100 ms driver.Canceler promises. That is one heartbeat RPC
+// (and one write of the activity's state on the server) every 50 ms per
+// running task. Each heartbeat carries the task's last progress as its
+// details, which Result reads back from the pending activity
+// (DescribeWorkflowExecution). A non-retryable error becomes a
 // non-retryable application error whose type is the error's kind. A delay
 // is the workflow's start delay.
 //
@@ -54,5 +60,26 @@
 // activities at once. It answers the query "steps" with every step's
 // state while it runs, returns the output and the steps when it succeeds,
 // and fails with a non-retryable application error whose details hold the
-// steps. A step's task id is WORKFLOW_ID/STAGE.INDEX, its activity id.
+// steps. A step's task id is WORKFLOW_ID/STAGE.INDEX, its activity id;
+// Result of it reads the step from its workflow.
+//
+// # Powers
+//
+// Cancel and CancelWorkflow are Temporal workflow cancellation of the
+// task's (or workflow's) execution: an activity not yet started never
+// starts, a running one is told through its next heartbeat, and the
+// execution closes cancelled at once (see cancel.go). A finished one is
+// ErrFinished. One step of a workflow cannot be cancelled alone (its
+// workflow can). Temporal has no call that starts many workflows at once,
+// so SubmitMany is the client's bounded concurrency. Schedules are
+// Temporal Schedules (schedule.go). Inspection reads Temporal's
+// visibility store (inspect.go): List (open executions first, closed ones
+// by close time, which the listing reorders by start), QueueStats
+// (CountWorkflow by status, the open tasks described) for the queues of
+// the registered tasks, Workers (the task queue's activity pollers).
+// Retry resets the execution to its first workflow task (Temporal's
+// reset): a new run of the same workflow id, which is the same task here,
+// since a task's id names its workflow (a keyed task's id, which names its
+// run, follows the reset). Purge deletes the queue's waiting executions
+// (DeleteWorkflowExecution).
 package temporal

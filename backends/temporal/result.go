@@ -32,6 +32,9 @@ func notFound(what, id string, err error) error {
 
 type pendingActivity = workflowpb.PendingActivityInfo
 
+// maxResets bounds the chain of reset runs describe follows.
+const maxResets = 100
+
 // executionInfo is what Result needs of an execution's description.
 type executionInfo struct {
 	workflowID, runID string
@@ -56,6 +59,19 @@ func (b *backend) describe(ctx context.Context, id, wantType string) (*execution
 	d, err := b.c.DescribeWorkflowExecution(ctx, wid, rid)
 	if err != nil {
 		return nil, notFound(what, id, err)
+	}
+	// A run reset by Retry names its new run: a task whose id names its
+	// run (a keyed task's) follows it.
+	for n := 0; rid != "" && n < maxResets; n++ {
+		next := d.GetWorkflowExtendedInfo().GetResetRunId()
+		if next == "" || next == rid {
+			break
+		}
+		nd, err := b.c.DescribeWorkflowExecution(ctx, wid, next)
+		if err != nil {
+			break
+		}
+		d, rid = nd, next
 	}
 	info := d.GetWorkflowExecutionInfo()
 	if info.GetType().GetName() != wantType {
@@ -87,6 +103,9 @@ func (b *backend) describe(ctx context.Context, id, wantType string) (*execution
 // Result implements driver.Driver: Temporal's own records, the pending
 // activity of a running task and the history of a finished one.
 func (b *backend) Result(ctx context.Context, id string) (driver.TaskResult, error) {
+	if flow, step, ok := stepID(id); ok {
+		return b.stepResult(ctx, id, flow, step)
+	}
 	ei, err := b.describe(ctx, id, taskWorkflow)
 	if err != nil {
 		return driver.TaskResult{}, err
@@ -160,7 +179,22 @@ func (b *backend) running(ctx context.Context, ei *executionInfo, r driver.TaskR
 	if f := pa.GetLastFailure(); f != nil {
 		r.Error = taskErrorOf(f)
 	}
+	r.Progress = progressOf(pa)
 	return r, nil
+}
+
+// progressOf reads the progress a running activity last reported: its
+// last heartbeat's details (see runActivity).
+func progressOf(pa *pendingActivity) *abi.Progress {
+	d := pa.GetHeartbeatDetails()
+	if len(d.GetPayloads()) == 0 {
+		return nil
+	}
+	var p abi.Progress
+	if converter.GetDefaultDataConverter().FromPayloads(d, &p) != nil {
+		return nil
+	}
+	return &p
 }
 
 // Subscribe implements driver.Notifier with Temporal's own long poll of a
@@ -170,7 +204,8 @@ func (b *backend) running(ctx context.Context, ei *executionInfo, r driver.TaskR
 // 100 ms.
 func (b *backend) Subscribe(id string) (wait func(ctx context.Context) error, cancel func()) {
 	wid, rid := execution(id)
-	closed := false
+	_, _, step := stepID(id)
+	closed := step // a step ends before its workflow closes: poll it
 	interval := 2 * time.Millisecond
 	return func(ctx context.Context) error {
 		if !closed {

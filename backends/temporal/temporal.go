@@ -45,6 +45,7 @@ func init() { backends.Register(Engine, Open) }
 // backend is the Temporal driver: one client, reused by every call.
 type backend struct {
 	c      client.Client
+	ns     string
 	logger *slog.Logger
 	tasks  driver.Registry
 }
@@ -60,7 +61,7 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("temporal: connecting to %s (namespace %s): %w (check TEMPORAL_ADDRESS; scripts/temporal-up.sh starts a dev server)", addr, ns, err)
 	}
-	return &backend{c: c, logger: cfg.Logger, tasks: cfg.Tasks}, nil
+	return &backend{c: c, ns: ns, logger: cfg.Logger, tasks: cfg.Tasks}, nil
 }
 
 // quiet drops the SDK's info lines (one per worker start and stop) unless

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -24,6 +25,14 @@ import (
 // sessions), the SDK's own default: a taskhost.task workflow task is a
 // few milliseconds of bookkeeping, and Concurrency bounds activities.
 const otherSlots = 1000
+
+// heartbeatEvery is how often a running activity heartbeats. Temporal
+// tells an activity of its cancellation only in the answer to a heartbeat,
+// so this bounds how long a cancelled attempt runs on (with the workflow
+// task that cancels the activity, a few milliseconds): the 100 ms promise
+// of driver.Canceler. Each heartbeat is one RPC, and one write of the
+// activity's state on the server, per running task.
+const heartbeatEvery = 50 * time.Millisecond
 
 // Work implements driver.Driver: one Temporal worker per queue (a Temporal
 // worker polls one task queue), all drawing their activity slots from one
@@ -59,6 +68,9 @@ func (b *backend) Work(ctx context.Context, cfg driver.WorkerConfig, h driver.Ha
 			// (measured: 19 against 14 workflows/s at concurrency 32).
 			MaxConcurrentWorkflowTaskPollers: budget,
 			MaxConcurrentActivityTaskPollers: activityPollers,
+			// A cancellation reaches a running activity only in the answer
+			// to a heartbeat: the SDK must send them this often.
+			MaxHeartbeatThrottleInterval: heartbeatEvery,
 		})
 		w.RegisterWorkflowWithOptions(runTask, workflow.RegisterOptions{Name: taskWorkflow})
 		w.RegisterWorkflowWithOptions(runFlow, workflow.RegisterOptions{Name: flowWorkflow})
@@ -152,24 +164,32 @@ func runActivity(ctx context.Context, args converter.EncodedValues, h driver.Han
 	case strings.HasPrefix(id, uniquePrefix):
 		id += "/" + info.WorkflowExecution.RunID
 	}
-	// Heartbeat on our own a few times per heartbeat timeout, so that only
-	// a dead worker misses it.
-	if info.HeartbeatTimeout > 0 {
-		hctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go func() {
-			t := time.NewTicker(info.HeartbeatTimeout / 3)
-			defer t.Stop()
-			for {
-				select {
-				case <-hctx.Done():
-					return
-				case <-t.C:
-					activity.RecordHeartbeat(ctx)
-				}
-			}
-		}()
+	// Heartbeat on our own every heartbeatEvery, so that only a dead
+	// worker misses one and a cancellation (the answer to a heartbeat)
+	// stops the attempt soon; every heartbeat carries the last progress,
+	// which the server keeps as the heartbeat's details.
+	var progress atomic.Pointer[abi.Progress]
+	beat := func() {
+		if p := progress.Load(); p != nil {
+			activity.RecordHeartbeat(ctx, *p)
+			return
+		}
+		activity.RecordHeartbeat(ctx)
 	}
+	hctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+				beat()
+			}
+		}
+	}()
 	maxRetries := 0
 	if p := info.RetryPolicy; p != nil && p.MaximumAttempts > 0 {
 		maxRetries = int(p.MaximumAttempts) - 1
@@ -177,7 +197,11 @@ func runActivity(ctx context.Context, args converter.EncodedValues, h driver.Han
 	out, err := h.ProcessTask(ctx, &driver.Task{
 		ID: id, Name: info.ActivityType.Name, Queue: info.TaskQueue, Input: input,
 		Attempt: int(info.Attempt), MaxRetries: maxRetries, Meta: meta,
-		Heartbeat: func() { activity.RecordHeartbeat(ctx) },
+		Heartbeat: beat,
+		Progress: func(p abi.Progress) {
+			progress.Store(&p)
+			activity.RecordHeartbeat(ctx, p)
+		},
 	})
 	if err != nil {
 		te := driver.ErrorOf(err)

@@ -56,6 +56,18 @@ func runFlow(ctx workflow.Context, in flowInput) (flowOutput, error) {
 		return flowOutput{}, err
 	}
 	fail := func(k int, te *driver.TaskError) error {
+		if ctx.Err() != nil {
+			// Cancelled (CancelWorkflow): the workflow closes cancelled,
+			// with its steps; the running ones' activities are asked to
+			// stop, and no later stage starts.
+			for n := range steps {
+				if !steps[n].Status.Done() || steps[n].Error != nil && steps[n].Error.Kind == abi.KindCancelled {
+					steps[n].Status = driver.StatusCancelled
+					steps[n].Error = &driver.TaskError{Kind: abi.KindCancelled, Message: "its workflow was cancelled"}
+				}
+			}
+			return temporal.NewCanceledError(steps)
+		}
 		steps[k].Status, steps[k].Error = driver.StatusFailed, te
 		for n := range steps {
 			if !steps[n].Status.Done() {
@@ -154,7 +166,10 @@ func (b *backend) WorkflowResult(ctx context.Context, id string) (driver.Workflo
 	}
 	err = b.c.GetWorkflow(ctx, id, ei.runID).Get(ctx, nil)
 	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
+	var ce *temporal.CanceledError
+	if errors.As(err, &ce) && ce.HasDetails() {
+		_ = ce.Details(&res.Steps)
+	} else if errors.As(err, &ae) {
 		_ = ae.Details(&res.Steps)
 		for _, s := range res.Steps {
 			if s.Status == driver.StatusFailed && s.Error != nil {
