@@ -138,7 +138,11 @@ func (w *worker) workflows() ([]hatchet.WorkflowBase, string, error) {
 	var flows []hatchet.WorkflowBase
 	for _, spec := range specs {
 		for _, q := range w.cfg.Queues {
-			flows = append(flows, b.taskWorkflow(spec, q, w.taskFn(spec)))
+			flow, err := b.taskWorkflow(spec, q, w.taskFn(spec))
+			if err != nil {
+				return nil, "", err
+			}
+			flows = append(flows, flow)
 		}
 	}
 	b.mu.Lock()

@@ -27,17 +27,33 @@ const (
 // which becomes a workflow run at its time.
 const schedPrefix = "sched-"
 
-// retryOptions are a task's or step's retries with the one backoff every
-// driver applies, as far as Hatchet's formula allows: Hatchet waits
-// factor^n seconds before retry n (from 1), with no initial interval, so
-// each wait is one doubling later than driver.RetryDelay's (2 s, 4 s, ...
-// up to driver.RetryMaxDelay).
-func retryOptions(retries int) []hatchet.TaskOption {
-	return []hatchet.TaskOption{
-		hatchet.WithRetries(retries),
-		hatchet.WithRetryBackoff(driver.RetryBackoffFactor, int(driver.RetryMaxDelay/time.Second)),
-		hatchet.WithScheduleTimeout(scheduleTimeout),
+// retryOptions are a task's or step's retries and backoff, as far as
+// Hatchet's formula allows: Hatchet waits factor^n seconds before retry n
+// (from 1), with no initial interval. The default backoff so waits one
+// doubling later than driver.RetryDelay's (2 s, 4 s, ... up to
+// driver.RetryMaxDelay); a task's own backoff Hatchet can express is an
+// exponential one from 2 s (factor 2) or a fixed one of 1 s (factor 1),
+// with any maximum; any other is an UnsupportedError.
+func retryOptions(spec driver.TaskSpec) ([]hatchet.TaskOption, error) {
+	b := spec.Backoff.WithDefaults()
+	factor := float32(driver.RetryBackoffFactor)
+	switch {
+	case spec.Backoff.Custom() == nil:
+	case b.Jitter > 0:
+		return nil, &driver.UnsupportedError{Engine: Engine, What: fmt.Sprintf("task %s's retry jitter", spec.Name),
+			Hint: "Hatchet's backoff has no jitter; leave retry_jitter unset"}
+	case b.Fixed && b.Initial == time.Second:
+		factor = 1
+	case !b.Fixed && b.Initial == 2*time.Second:
+	default:
+		return nil, &driver.UnsupportedError{Engine: Engine, What: fmt.Sprintf("task %s's backoff (retry_delay %s, fixed %t)", spec.Name, b.Initial, b.Fixed),
+			Hint: `Hatchet waits factor^n seconds: it can wait 2 s, 4 s, 8 s... (retry_delay = "2s") or 1 s each time (retry_delay = "1s", retry_backoff = "fixed"), with any retry_max_delay`}
 	}
+	return []hatchet.TaskOption{
+		hatchet.WithRetries(spec.MaxRetries),
+		hatchet.WithRetryBackoff(factor, max(1, int(b.Max/time.Second))),
+		hatchet.WithScheduleTimeout(scheduleTimeout),
+	}, nil
 }
 
 // idempotencyKey is the CEL expression of a task run's idempotency key:
@@ -52,21 +68,25 @@ const cronTickMeta = "hatchet__cron_scheduled_at"
 
 // taskWorkflow is the Hatchet workflow of a task on a queue, with the
 // task's registered retries and timeout; fn runs it (nil on a client).
-func (b *backend) taskWorkflow(spec driver.TaskSpec, queue string, fn func(ctx hatchet.Context, in envelope) (output, error)) *hatchet.StandaloneTask {
+func (b *backend) taskWorkflow(spec driver.TaskSpec, queue string, fn func(ctx hatchet.Context, in envelope) (output, error)) (*hatchet.StandaloneTask, error) {
 	if fn == nil {
 		fn = func(hatchet.Context, envelope) (output, error) {
 			return output{}, errors.New("a client's declaration ran")
 		}
 	}
+	retry, err := retryOptions(spec)
+	if err != nil {
+		return nil, err
+	}
 	var opts []hatchet.StandaloneTaskOption
-	for _, o := range retryOptions(spec.MaxRetries) {
+	for _, o := range retry {
 		opts = append(opts, o)
 	}
 	opts = append(opts,
 		hatchet.WithWorkflowIdempotency(hatchet.IdempotencyConfig{Expression: idempotencyKey, TTL: 24 * time.Hour, Method: hatchet.IdempotencyMethodStatus}),
 		hatchet.WithWorkflowDescription(fmt.Sprintf("taskhost task %s on queue %s", spec.Name, queue)),
 		hatchet.WithExecutionTimeout(spec.Timeout))
-	return b.c.NewStandaloneTask(workflowName(spec.Name, queue), fn, opts...)
+	return b.c.NewStandaloneTask(workflowName(spec.Name, queue), fn, opts...), nil
 }
 
 // putOnce puts the workflow build makes to the engine, once per process
@@ -143,7 +163,7 @@ func (b *backend) prepare(j *driver.Job) (string, envelope, error) {
 		env.TimeoutMS = j.Timeout.Milliseconds()
 	}
 	name := workflowName(spec.Name, j.Queue)
-	if err := b.putOnce(name, name, func() (hatchet.WorkflowBase, error) { return b.taskWorkflow(spec, j.Queue, nil), nil }); err != nil {
+	if err := b.putOnce(name, name, func() (hatchet.WorkflowBase, error) { return b.taskWorkflow(spec, j.Queue, nil) }); err != nil {
 		return "", env, fmt.Errorf("hatchet: submit %q: %w", j.Task, err)
 	}
 	return name, env, nil

@@ -57,7 +57,11 @@ func (b *backend) buildDAG(wf driver.Workflow, w *worker) (*hatchet.Workflow, er
 			if err != nil {
 				return nil, fmt.Errorf("hatchet: workflow %q: %w", wf.Name, err)
 			}
-			opts := append(retryOptions(spec.MaxRetries), hatchet.WithExecutionTimeout(spec.Timeout))
+			retry, err := retryOptions(spec)
+			if err != nil {
+				return nil, fmt.Errorf("hatchet: workflow %q: %w", wf.Name, err)
+			}
+			opts := append(retry, hatchet.WithExecutionTimeout(spec.Timeout))
 			if len(prev) > 0 {
 				opts = append(opts, hatchet.WithParents(prev...))
 			}

@@ -51,7 +51,7 @@ func (b *backend) PutSchedule(ctx context.Context, s driver.Schedule, j *driver.
 	action := &client.ScheduleWorkflowAction{
 		ID:        scheduledPrefix + s.Name,
 		Workflow:  taskWorkflow,
-		Args:      []any{taskInput{Task: j.Task, Input: j.Input, Queue: j.Queue, Timeout: j.Timeout, MaxRetries: j.MaxRetries, Meta: j.Meta}},
+		Args:      []any{taskInput{Task: j.Task, Input: j.Input, Queue: j.Queue, Timeout: j.Timeout, MaxRetries: j.MaxRetries, Meta: j.Meta, Backoff: j.Backoff.Custom()}},
 		TaskQueue: j.Queue,
 		Memo:      map[string]any{"task": j.Task, scheduleMemo: string(def)},
 	}

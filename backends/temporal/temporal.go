@@ -125,6 +125,9 @@ type taskInput struct {
 	MaxRetries int             `json:"max_retries"`
 	// Meta is the job's driver.Job.Meta, the activity's second argument.
 	Meta map[string]string `json:"meta,omitempty"`
+	// Backoff is the task's own wait between attempts; nil for the
+	// default.
+	Backoff *driver.Backoff `json:"backoff,omitempty"`
 }
 
 func newID(prefix string) string {
@@ -143,7 +146,7 @@ const uniquePrefix = "task-u-"
 // once the task is closed); such a task's id carries its run id, so that
 // it keeps naming that run when the key is used again.
 func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
-	in := taskInput{Task: j.Task, Input: j.Input, Queue: j.Queue, Timeout: j.Timeout, MaxRetries: j.MaxRetries, Meta: j.Meta}
+	in := taskInput{Task: j.Task, Input: j.Input, Queue: j.Queue, Timeout: j.Timeout, MaxRetries: j.MaxRetries, Meta: j.Meta, Backoff: j.Backoff.Custom()}
 	so := client.StartWorkflowOptions{
 		ID:        newID("task-"),
 		TaskQueue: j.Queue,

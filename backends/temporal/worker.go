@@ -119,17 +119,27 @@ func stopAll(workers []worker.Worker) {
 	wg.Wait()
 }
 
-// activityOptions are a task's activity options: the one backoff every
-// driver applies (driver.RetryDelay), as Temporal's retry policy.
-func activityOptions(queue string, timeout time.Duration, maxRetries int) workflow.ActivityOptions {
+// activityOptions are a task's activity options: its backoff (nil: the
+// default every driver applies, driver.RetryDelay) as Temporal's retry
+// policy. Temporal's policy has no jitter: a backoff's Jitter is not
+// applied.
+func activityOptions(queue string, timeout time.Duration, maxRetries int, backoff *driver.Backoff) workflow.ActivityOptions {
+	b := driver.Backoff{}.WithDefaults()
+	if backoff != nil {
+		b = backoff.WithDefaults()
+	}
+	factor := float64(driver.RetryBackoffFactor)
+	if b.Fixed {
+		factor = 1
+	}
 	return workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    min(timeout, maxHeartbeatTimeout),
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    driver.RetryInitialDelay,
-			BackoffCoefficient: driver.RetryBackoffFactor,
-			MaximumInterval:    driver.RetryMaxDelay,
+			InitialInterval:    b.Initial,
+			BackoffCoefficient: factor,
+			MaximumInterval:    b.Max,
 			MaximumAttempts:    int32(maxRetries) + 1, // 0 would mean no limit
 		},
 	}
@@ -137,7 +147,7 @@ func activityOptions(queue string, timeout time.Duration, maxRetries int) workfl
 
 // runTask is the taskhost.task workflow: one activity.
 func runTask(ctx workflow.Context, in taskInput) (json.RawMessage, error) {
-	ctx = workflow.WithActivityOptions(ctx, activityOptions(in.Queue, in.Timeout, in.MaxRetries))
+	ctx = workflow.WithActivityOptions(ctx, activityOptions(in.Queue, in.Timeout, in.MaxRetries, in.Backoff))
 	var out json.RawMessage
 	args := []any{in.Input}
 	if len(in.Meta) > 0 {

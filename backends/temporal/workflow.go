@@ -85,7 +85,7 @@ func runFlow(ctx workflow.Context, in flowInput) (flowOutput, error) {
 			if err != nil {
 				return flowOutput{}, fail(first+j, &driver.TaskError{Kind: abi.KindBadInput, Message: err.Error()})
 			}
-			ao := activityOptions(s.Queue, s.Timeout, s.MaxRetries)
+			ao := activityOptions(s.Queue, s.Timeout, s.MaxRetries, nil)
 			ao.ActivityID = fmt.Sprintf("%d.%d", i, j)
 			steps[first+j].TaskID = id + "/" + ao.ActivityID
 			steps[first+j].Status = driver.StatusRunning
