@@ -42,8 +42,9 @@ type Retrier interface {
 }
 
 // Purger is implemented by drivers that can delete a queue's tasks that
-// wait to run (pending, scheduled, waiting for a retry); running and
-// finished ones are left. It returns how many were deleted.
+// wait to run (pending, scheduled, waiting for a retry), or, on an engine
+// that deletes no runs (Hatchet), cancel them; running and finished ones
+// are left. It returns how many were deleted or cancelled.
 type Purger interface {
 	Purge(ctx context.Context, queue string) (int, error)
 }
