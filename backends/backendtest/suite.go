@@ -417,10 +417,27 @@ func testKilledWorker(t *testing.T, engine string, cfg backends.Config) {
 		t.Fatal(err)
 	}
 	child.Wait()
-	e.work(newHandler(), backends.WorkerOptions{})
-	for _, id := range ids {
-		if r := e.wait(id, 3*time.Minute); r.Status != backends.StatusSucceeded {
+	h := newHandler()
+	e.work(h, backends.WorkerOptions{})
+	for i, id := range ids {
+		r := e.wait(id, 3*time.Minute)
+		if r.Status != backends.StatusSucceeded {
 			t.Errorf("task %s after the worker was killed and another started: %+v, %+v", id, r, r.Error)
+			continue
+		}
+		// Attempts as recorded: the runs here, plus the one the killed
+		// worker had started (certainly for the first task, which was
+		// running; perhaps for the others).
+		ran := h.count(id)
+		if ran != 1 {
+			t.Errorf("task %s ran %d times after the kill, want once", id, ran)
+		}
+		lo, hi := ran, ran+1
+		if i == 0 {
+			lo = ran + 1
+		}
+		if r.Attempts < lo || r.Attempts > hi {
+			t.Errorf("task %s: %d attempts recorded, want %d to %d (%d run here, one perhaps killed)", id, r.Attempts, lo, hi, ran)
 		}
 	}
 }
