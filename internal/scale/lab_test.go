@@ -56,7 +56,10 @@ func newLab(t *testing.T) *lab {
 		t.Skip("the scale lab needs iproute2's ip")
 	}
 	l := &lab{t: t, prefix: fmt.Sprintf("ths%d", os.Getpid()%100000), dir: t.TempDir()}
-	os.Chmod(l.dir, 0o755) // the postgres user reads it
+	// The postgres user reads it: the test's temporary folder and its
+	// parent, which the testing package makes 0700.
+	os.Chmod(filepath.Dir(l.dir), 0o755)
+	os.Chmod(l.dir, 0o755)
 	l.bin = filepath.Join(l.dir, "host")
 	build := exec.Command("go", "build", "-o", l.bin, "./cmd/host")
 	build.Dir = testplugins.Root(t)
