@@ -144,14 +144,11 @@ func (b *backend) EnqueueMany(ctx context.Context, jobs []*driver.Job) ([]string
 			}
 			claims = append(claims, claimed{j.UniqueKey, j.Queue + "/" + taskID})
 		}
-		payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: now.UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta, Backoff: j.Backoff.Custom()})
+		payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: now.UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta, Backoff: j.Backoff.Custom(), Reserve: true})
 		if err != nil {
 			return fail(i, err)
 		}
-		retries := j.MaxRetries
-		if j.Flow != nil {
-			retries++ // the reserve (see envelope.Flow)
-		}
+		retries := j.MaxRetries + 1 // the reserve (see envelope.Reserve)
 		msg := taskMessage{Type: j.Task, Payload: payload, ID: taskID, Queue: j.Queue, Retry: int64(retries),
 			Timeout: int64((j.Timeout.Truncate(time.Second) + time.Second).Seconds()), Retention: int64(Retention.Seconds())}
 		score, list := int64(0), "asynq:{"+j.Queue+"}:pending"

@@ -20,11 +20,17 @@ type envelope struct {
 	Timeout    time.Duration   `json:"timeout,omitempty"`
 	// Unique is the task's unique key, released when it is done.
 	Unique string `json:"unique,omitempty"`
-	// Flow is the workflow step the task runs. A step's asynq MaxRetry
-	// is one above its task's retries: the reserve lets a step whose
-	// workflow bookkeeping failed run again without spending a retry
-	// (asynq archives a task whose retries are spent, counted or not).
+	// Flow is the workflow step the task runs.
 	Flow *driver.FlowRef `json:"wf,omitempty"`
+	// Reserve says that the task's asynq MaxRetry is one above its
+	// task's retries (every task enqueued by this version; a workflow step
+	// always had it). The reserve lets an attempt that did not run run
+	// all the same: one whose lease expired because its worker never
+	// learned it had dequeued it (a Redis stall in the middle of the
+	// dequeue) or died, or a step whose workflow bookkeeping failed (asynq
+	// archives a task whose retries are spent, counted or not). The
+	// worker applies the task's own retries.
+	Reserve bool `json:"reserve,omitempty"`
 	// Meta is the job's driver.Job.Meta (its trace context, for one).
 	Meta map[string]string `json:"meta,omitempty"`
 	// Backoff is the task's own wait between attempts; nil for the
@@ -49,14 +55,11 @@ func (b *backend) Enqueue(ctx context.Context, j *driver.Job) (string, error) {
 // task id, and enqueueing it again enqueues nothing; a job with a unique
 // key held by a live task returns that task's id.
 func (b *backend) enqueue(ctx context.Context, j *driver.Job) (string, error) {
-	payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: time.Now().UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta, Backoff: j.Backoff.Custom()})
+	payload, err := json.Marshal(envelope{Input: j.Input, EnqueuedAt: time.Now().UTC(), Timeout: j.Timeout, Unique: j.UniqueKey, Flow: j.Flow, Meta: j.Meta, Backoff: j.Backoff.Custom(), Reserve: true})
 	if err != nil {
 		return "", err
 	}
-	retries := j.MaxRetries
-	if j.Flow != nil {
-		retries++ // the reserve (see envelope.Flow)
-	}
+	retries := j.MaxRetries + 1 // the reserve (see envelope.Reserve)
 	// asynq counts timeouts and times in whole seconds: its own timeout is
 	// rounded up (the exact one applies in the worker), and a delayed task
 	// runs at the next whole second, never early.

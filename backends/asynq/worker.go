@@ -89,8 +89,8 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h driver.Handler) 
 	if err := json.Unmarshal(t.Payload(), &env); err != nil {
 		return fmt.Errorf("%s: %w", taskErr{&driver.TaskError{Kind: abi.KindBadInput, Message: "the payload is not a taskhost envelope: " + err.Error()}}, asynq.SkipRetry)
 	}
-	if env.Flow != nil {
-		maxRetry-- // the reserve (see envelope.Flow)
+	if env.Reserve || env.Flow != nil {
+		maxRetry-- // the reserve (see envelope.Reserve)
 	}
 	bg := context.WithoutCancel(ctx)
 	if retried > 0 && b.cancelMarked(bg, id) {
@@ -158,12 +158,22 @@ func (b *backend) process(ctx context.Context, t *asynq.Task, h driver.Handler) 
 	if len(out) == 0 {
 		out = json.RawMessage("null")
 	}
-	if _, err := t.ResultWriter().Write(out); err != nil {
+	// The run happened: its result is written through a stalled or
+	// restarting Redis (within the lease asynq's heartbeat keeps), not
+	// turned into a failed attempt (issue 19).
+	if err := driver.Persist(ctx, persistBudget, func(context.Context) error {
+		_, err := t.ResultWriter().Write(out)
+		return err
+	}); err != nil {
 		return fmt.Errorf("asynq: writing the result: %w", err)
 	}
 	b.record(bg, id, t.Type(), &env, retried+1, started, outcome{final: true, out: out})
 	return nil
 }
+
+// persistBudget is how long a worker keeps trying to write a finished
+// attempt's result.
+const persistBudget = 20 * time.Second
 
 // maxRecordedOutput is the largest output copied into a task's record.
 const maxRecordedOutput = 64 << 10
