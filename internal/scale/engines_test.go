@@ -74,11 +74,12 @@ func (l *lab) postgresEngine() *engine {
 		l.t.Helper()
 		out, err := l.run(context.Background(), "eng", nil, append([]string{"runuser", "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-w", "-t", "60"}, args...)...)
 		if err != nil {
-			l.t.Fatalf("pg_ctl %v: %v\n%s", args, err, out)
+			log, _ := os.ReadFile(filepath.Join(data, "pg.log"))
+			l.t.Fatalf("pg_ctl %v: %v\n%s\n%s", args, err, out, log)
 		}
 	}
 	opts := fmt.Sprintf("-c listen_addresses=%s -c port=5432 -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c max_connections=200", addr("eng"), data)
-	ctl("-l", filepath.Join(l.dir, "pg.log"), "-o", opts, "start")
+	ctl("-l", filepath.Join(data, "pg.log"), "-o", opts, "start") // the postgres user writes it
 	l.t.Cleanup(func() { l.run(context.Background(), "eng", nil, "runuser", "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop") })
 	return &engine{name: "river", url: "postgres://postgres@" + addr("eng") + ":5432/postgres?sslmode=disable",
 		restart: func() { ctl("-m", "fast", "-o", opts, "restart") }}
