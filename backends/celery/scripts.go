@@ -126,9 +126,9 @@ return 1
 // enqueued_at, task, queue, now, attempt, the expiry (s), the index score,
 // the delivery tag, the message, the id, the revoked exception,
 // date_done, "1" when the task holds a unique key. It returns the
-// attempt's number when it may run (one more than the last one started:
-// a message redelivered after its worker died counts its new attempt,
-// though its retries are as they were), 0 when it was discarded (record cancelled with its
+// attempt's number when it may run (for a message redelivered after its
+// worker died, one more than the attempt that never ended, though its
+// retries are as they were), 0 when it was discarded (record cancelled with its
 // message kept for Retry, REVOKED stored, unique key freed, acknowledged).
 var startScript = redis.NewScript(`
 redis.call('HSETNX', KEYS[1], 'enqueued_at', ARGV[1])
@@ -138,8 +138,12 @@ redis.call('ZADD', KEYS[4], 'NX', ARGV[7], ARGV[10])
 redis.call('SADD', KEYS[5], ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 0 then
 	local attempt = tonumber(ARGV[5])
-	local prev = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') or 0
-	if prev + 1 > attempt then attempt = prev + 1 end
+	if redis.call('HGET', KEYS[1], 'state') == 'running' then
+		-- the last attempt never ended: its worker died, and this is its
+		-- message redelivered, a new attempt with the same retries
+		local prev = tonumber(redis.call('HGET', KEYS[1], 'attempt') or '0') or 0
+		if prev + 1 > attempt then attempt = prev + 1 end
+	end
 	redis.call('HSET', KEYS[1], 'task', ARGV[2], 'queue', ARGV[3], 'started_at', ARGV[4], 'attempt', attempt, 'state', 'running')
 	redis.call('HDEL', KEYS[1], 'finished_at')
 	return attempt
