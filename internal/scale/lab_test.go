@@ -55,7 +55,8 @@ func newLab(t *testing.T) *lab {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("the scale lab needs iproute2's ip")
 	}
-	l := &lab{t: t, prefix: fmt.Sprintf("ths%d", os.Getpid()%100000), dir: t.TempDir()}
+	sweepLabs()
+	l := &lab{t: t, prefix: fmt.Sprintf("ths%d", os.Getpid()), dir: t.TempDir()}
 	// The postgres user reads it: the test's temporary folder and its
 	// parent, which the testing package makes 0700.
 	os.Chmod(filepath.Dir(l.dir), 0o755)
@@ -152,6 +153,28 @@ func stop(p *proc, sig syscall.Signal) {
 	case <-time.After(30 * time.Second):
 		kill(p, syscall.SIGKILL)
 		<-p.done
+	}
+}
+
+// sweepLabs deletes the namespaces of labs whose test process is gone (a
+// test killed by its timeout runs no cleanup), with what runs in them.
+func sweepLabs() {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(line, " ")
+		var pid int
+		var rest string
+		if n, _ := fmt.Sscanf(name, "ths%d%s", &pid, &rest); n < 1 {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // a lab of a test still running
+		}
+		pids, _ := exec.Command("ip", "netns", "pids", name).Output()
+		for _, p := range strings.Fields(string(pids)) {
+			exec.Command("kill", "-9", p).Run()
+		}
+		exec.Command("ip", "netns", "del", name).Run()
 	}
 }
 
