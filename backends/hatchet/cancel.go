@@ -148,7 +148,7 @@ func (b *backend) tombstone(ctx context.Context, id string, sched *rest.Schedule
 // tombstoned reports whether the delayed task of the token was cancelled
 // (it has a tombstone), for a worker about to run its run.
 func (b *backend) tombstoned(ctx context.Context, token string) (bool, error) {
-	wf, err := b.c.Workflows().GetId(ctx, tombstoneWorkflow)
+	wf, err := b.tombstoneID(ctx)
 	if err != nil && strings.Contains(err.Error(), "not found") {
 		return false, nil // no tombstone was ever made
 	}
@@ -162,6 +162,21 @@ func (b *backend) tombstoned(ctx context.Context, token string) (bool, error) {
 		return false, err
 	}
 	return len(runs.Rows) > 0, nil
+}
+
+// tombstoneID is the tombstone workflow's id, looked up once found.
+func (b *backend) tombstoneID(ctx context.Context) (uuid.UUID, error) {
+	b.tombMu.Lock()
+	defer b.tombMu.Unlock()
+	if b.tombID != uuid.Nil {
+		return b.tombID, nil
+	}
+	wf, err := b.c.Workflows().GetId(ctx, tombstoneWorkflow)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	b.tombID = wf
+	return wf, nil
 }
 
 // cancelSelf cancels the run hctx runs, whose delayed task was cancelled,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"log/slog"
 	"net"
 	"os"
@@ -37,6 +38,12 @@ type backend struct {
 	logger *slog.Logger
 	tasks  driver.Registry
 	recent recent // ids handed out here, for the engine's record lag
+
+	// tombMu serialises the lookups of the tombstone workflow's id (the
+	// SDK's workflow cache is not safe for concurrent use: a data race
+	// seen under -race) and tombID keeps it once found.
+	tombMu sync.Mutex
+	tombID uuid.UUID
 
 	opts       []v0.ClientOpt // the client's options, for the v0 client
 	legacyOnce sync.Once
@@ -74,6 +81,16 @@ func Open(ctx context.Context, cfg driver.Config) (driver.Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hatchet: connecting to the engine: %w (check HATCHET_CLIENT_HOST_PORT and HATCHET_CLIENT_TOKEN)", err)
 	}
+	// The SDK makes its feature clients on first use, without a lock:
+	// made here, before any goroutine shares the client, they are only
+	// read after (a data race under -race otherwise).
+	c.Metrics()
+	c.Runs()
+	c.Workers()
+	c.Workflows()
+	c.Crons()
+	c.Schedules()
+	c.Logs()
 	return &backend{c: c, opts: opts, logger: cfg.Logger, tasks: cfg.Tasks, declared: map[string]bool{}, flows: map[string]driver.Workflow{}, workers: map[*worker]bool{}}, nil
 }
 
