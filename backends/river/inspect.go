@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"taskhost.dev/abi"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -159,7 +160,7 @@ func (b *backend[TTx]) QueueStats(ctx context.Context) ([]driver.QueueStats, err
 		return by[q]
 	}
 	err := b.inTx(ctx, func(tx TTx) error {
-		r, err := b.db.query(ctx, tx, `SELECT queue, state, attempt > 0, count(*) FROM river_job GROUP BY queue, state, attempt > 0`)
+		r, err := b.db.query(ctx, tx, `SELECT queue, state, attempt > 0, count(*) FROM river_job WHERE state <> 'cancelled' GROUP BY queue, state, attempt > 0`)
 		if err != nil {
 			return err
 		}
@@ -187,11 +188,32 @@ func (b *backend[TTx]) QueueStats(ctx context.Context) ([]driver.QueueStats, err
 				s.Succeeded += n
 			case rivertype.JobStateDiscarded:
 				s.Failed += n
-			case rivertype.JobStateCancelled:
-				s.Cancelled += n
 			}
 		}
-		return r.Err()
+		if err := r.Err(); err != nil {
+			return err
+		}
+		r.Close()
+		// River records a failure that must not be retried as a
+		// cancellation too: the last error's kind tells them apart, as in
+		// Result.
+		c, err := b.db.query(ctx, tx, `SELECT queue, COALESCE(`+b.db.lastError()+`, '') FROM river_job WHERE state = 'cancelled'`)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for c.Next() {
+			var q, last string
+			if err := c.Scan(&q, &last); err != nil {
+				return err
+			}
+			if e := driver.DecodeTaskError(last); e != nil && !e.Retryable && e.Kind != abi.KindCancelled {
+				get(q).Failed++
+			} else {
+				get(q).Cancelled++
+			}
+		}
+		return c.Err()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("river: counting tasks: %w", err)

@@ -67,6 +67,8 @@ func (d *pgDB) setMetadata(key string) string {
 	return `UPDATE river_job SET metadata = jsonb_set(metadata, '{` + key + `}', $1::jsonb) WHERE id = $2`
 }
 
+func (d *pgDB) lastError() string { return `errors[array_length(errors, 1)]->>'error'` }
+
 // metadataHas is SQL true for a job whose metadata has key (a constant).
 func (d *pgDB) metadataHas(key string) string { return `metadata ? '` + key + `'` }
 

@@ -114,6 +114,9 @@ type db[TTx any] interface {
 	// metadataHas is the SQL condition that a river_job row's metadata has
 	// the key.
 	metadataHas(key string) string
+	// lastError is the SQL expression of a job's last error text (NULL
+	// when it has none).
+	lastError() string
 	// setMetadata is the SQL that sets key (a constant) of the metadata of
 	// the river_job row $2 to the JSON $1.
 	setMetadata(key string) string

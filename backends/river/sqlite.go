@@ -54,6 +54,8 @@ func (d *sqliteDB) setMetadata(key string) string {
 }
 
 // metadataHas is SQL true for a job whose metadata has key (a constant).
+func (d *sqliteDB) lastError() string { return `json_extract(errors, '$[#-1].error')` }
+
 func (d *sqliteDB) metadataHas(key string) string {
 	return `json_extract(metadata, '$.` + key + `') IS NOT NULL`
 }
