@@ -177,7 +177,9 @@ func (p *Plugin) meterLinked(ctx context.Context, meterDir string) (bool, error)
 // the ones before it.
 func (p *Plugin) compileLinked(ctx context.Context) error {
 	for i, l := range p.linked {
+		unlock := lockCompile(l.wasm)
 		compiled, err := p.rt.CompileModule(ctx, l.wasm)
+		unlock()
 		if err != nil {
 			return fmt.Errorf("module %s: compiling: %w (is it a WebAssembly module built for wasm32?)", l.Path, err)
 		}

@@ -114,7 +114,9 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, p.rt); err != nil {
 		return fmt.Errorf("instantiating WASI: %w", err)
 	}
+	unlock := lockKernel(int64(p.Limits.MaxMemory), int64(p.Limits.MaxOutput))
 	kernel, err := extism.NewKernel(ctx, p.rt, int64(p.Limits.MaxMemory), int64(p.Limits.MaxOutput))
+	unlock()
 	if err != nil {
 		return fmt.Errorf("building the Extism kernel: %w", err)
 	}
@@ -127,7 +129,9 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 			return fmt.Errorf("instantiating the meter's yield function: %w", err)
 		}
 	}
+	unlock = lockCompile(wasm)
 	compiled, err := p.rt.CompileModule(ctx, wasm)
+	unlock()
 	if err != nil {
 		return fmt.Errorf("compiling: %w (is it a WebAssembly module built for wasm32?)", err)
 	}
