@@ -1,9 +1,6 @@
 package host
 
-import (
-	"crypto/sha256"
-	"sync"
-)
+import "sync"
 
 // wazero's compiler engine, shared by every runtime made with one
 // compilation cache (all of a host's plugins), has a race when two
@@ -15,12 +12,13 @@ import (
 // parallel). Compilations of identical bytes are therefore serialised;
 // different modules still compile in parallel.
 
-var compileLocks sync.Map // [32]byte (the bytes' sha256) -> *sync.Mutex
+var compileLocks sync.Map // a module file's hex sha256, or the kernel's sizes -> *sync.Mutex
 
-// lockCompile holds the lock of these module bytes until the returned
-// function is called.
-func lockCompile(wasm []byte) (unlock func()) {
-	m, _ := compileLocks.LoadOrStore(sha256.Sum256(wasm), new(sync.Mutex))
+// lockCompile holds the lock of a module file's bytes, named by the
+// digest read at load (what the meter makes of them follows from them),
+// until the returned function is called.
+func lockCompile(digest string) (unlock func()) {
+	m, _ := compileLocks.LoadOrStore(digest, new(sync.Mutex))
 	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock

@@ -265,7 +265,11 @@ func (h *Host) loadPlugin(ctx context.Context, m *Manifest, spec *PluginSpec, in
 	if err != nil {
 		return nil, where("%v", err)
 	}
-	raw, cached := h.cachedMeta(files)
+	var raw []byte
+	cached := false
+	if h.lazy { // a full load reads no cache entry, only writes one
+		raw, cached = h.cachedMeta(files)
+	}
 	if h.lazy && !cached {
 		if files, err = readModules(spec, false); err != nil { // a full load after all
 			return nil, where("%v", err)

@@ -177,7 +177,7 @@ func (p *Plugin) meterLinked(ctx context.Context, meterDir string) (bool, error)
 // the ones before it.
 func (p *Plugin) compileLinked(ctx context.Context) error {
 	for i, l := range p.linked {
-		unlock := lockCompile(l.wasm)
+		unlock := lockCompile(l.SHA256)
 		compiled, err := p.rt.CompileModule(ctx, l.wasm)
 		unlock()
 		if err != nil {

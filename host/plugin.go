@@ -129,7 +129,7 @@ func (p *Plugin) compile(ctx context.Context, wasm []byte, cache wazero.Compilat
 			return fmt.Errorf("instantiating the meter's yield function: %w", err)
 		}
 	}
-	unlock = lockCompile(wasm)
+	unlock = lockCompile(p.SHA256)
 	compiled, err := p.rt.CompileModule(ctx, wasm)
 	unlock()
 	if err != nil {

@@ -80,7 +80,9 @@ func (l *lab) postgresEngine() *engine {
 	}
 	opts := fmt.Sprintf("-c listen_addresses=%s -c port=5432 -c unix_socket_directories=%s -c fsync=off -c synchronous_commit=off -c max_connections=200", addr("eng"), data)
 	ctl("-l", filepath.Join(data, "pg.log"), "-o", opts, "start") // the postgres user writes it
-	l.t.Cleanup(func() { l.run(context.Background(), "eng", nil, "runuser", "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop") })
+	l.t.Cleanup(func() {
+		l.run(context.Background(), "eng", nil, "runuser", "-u", "postgres", "--", filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "stop")
+	})
 	return &engine{name: "river", url: "postgres://postgres@" + addr("eng") + ":5432/postgres?sslmode=disable",
 		restart: func() { ctl("-m", "fast", "-o", opts, "restart") }}
 }
